@@ -1,0 +1,24 @@
+"""The pipeline behind ``morphoscope run`` and ``morphoscope demo``, and its scoring.
+
+``run_pipeline`` reads and validates the bands, detects and de-blends on the detection
+band, measures every band on that segmentation, and writes the segmentation map,
+catalogs and report. ``run_demo`` does the same on a simulated field and scores it
+against the truth with :mod:`morphoscope.pipeline.evaluate`.
+"""
+
+from .evaluate import detection_metrics, match_sources, segment_positions
+from .demo import DemoResult, measurement_accuracy, run_demo
+from .run import BandInput, PipelineResult, run_pipeline, write_outputs
+
+__all__ = [
+    "BandInput",
+    "DemoResult",
+    "PipelineResult",
+    "detection_metrics",
+    "match_sources",
+    "measurement_accuracy",
+    "run_demo",
+    "run_pipeline",
+    "segment_positions",
+    "write_outputs",
+]
