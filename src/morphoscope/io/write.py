@@ -8,17 +8,29 @@ never leaves a half-written file under the final name.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
 from astropy.table import Table
 from astropy.wcs import WCS
 
 __all__ = ["atomic_write", "write_catalog", "write_fits_image", "write_segmap"]
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 @contextlib.contextmanager
@@ -55,6 +67,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        # mkstemp creates the file private (0600); give it the permissions of a normal file.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -109,7 +123,7 @@ def write_catalog(path: str | os.PathLike, table: Table) -> Path:
     >>> import tempfile, pathlib
     >>> from astropy.table import Table
     >>> p = write_catalog(pathlib.Path(tempfile.mkdtemp()) / "cat.ecsv", Table({"label": [1, 2]}))
-    >>> list(Table.read(p)["label"])
+    >>> Table.read(p)["label"].tolist()
     [1, 2]
     """
     path = Path(path)
@@ -117,6 +131,15 @@ def write_catalog(path: str | os.PathLike, table: Table) -> Path:
     fmt = {".ecsv": "ascii.ecsv", ".fits": "fits", ".fit": "fits", ".csv": "ascii.csv"}.get(suffix)
     if fmt is None:
         raise ValueError(f"{path}: unknown catalog format {suffix!r}; use .ecsv, .fits or .csv")
-    with atomic_write(path) as tmp:
+    if fmt == "fits":
+        # FITS headers hold scalars only: nested metadata is stored as JSON text, and long
+        # keys become HIERARCH cards (valid FITS, so the warning about them is silenced).
+        table = table.copy(copy_data=False)
+        table.meta = {
+            k: (json.dumps(v, default=str) if isinstance(v, dict | list | tuple) else v)
+            for k, v in table.meta.items()
+        }
+    with atomic_write(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", VerifyWarning)
         table.write(tmp, format=fmt, overwrite=True)
     return path

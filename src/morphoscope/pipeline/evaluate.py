@@ -35,7 +35,7 @@ def match_sources(det_x, det_y, truth_x, truth_y, radius) -> tuple[np.ndarray, n
     --------
     >>> d, t = match_sources([0, 10], [0, 0], [10.5, 0.4, 50], [0, 0, 0], 2.0)
     >>> d.tolist(), t.tolist()
-    [[0, 1], [1, 0]]
+    ([0, 1], [1, 0])
     """
     dx = np.asarray(det_x, float)
     dy = np.asarray(det_y, float)

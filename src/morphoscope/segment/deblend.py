@@ -111,17 +111,17 @@ def deblend_saddle(
     if nb == 0:
         return np.zeros_like(detections, np.int32), np.zeros(1, np.int32)
     basins = watershed(-smoothed, markers, mask=footprint, connectivity=2).astype(np.int32)
-    idx = np.arange(1, nb + 1)
+    # Each basin's peak is its marker (a local maximum; plateau pixels share one value).
+    marker_pix = np.flatnonzero(markers)
+    marker_lab = markers.ravel()[marker_pix]
     peak = np.full(nb + 1, -np.inf)
-    peak[1:] = ndimage.maximum(smoothed, basins, idx)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        noise_ratio = np.where(snr != 0, smoothed / snr, np.inf)
+    peak[marker_lab] = smoothed.ravel()[marker_pix]
     # Noise of the smoothed image at each basin's peak pixel.
-    peak_pos = ndimage.maximum_position(smoothed, basins, idx)
-    noise = np.full(nb + 1, np.inf)
-    if peak_pos:
-        pos = np.asarray(peak_pos, dtype=np.int64).reshape(-1, 2)
-        noise[1:] = noise_ratio[pos[:, 0], pos[:, 1]]
+    snr_pk = np.zeros(nb + 1)
+    snr_pk[marker_lab] = snr.ravel()[marker_pix]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        noise = np.where(snr_pk != 0, peak / snr_pk, np.inf)
+    noise[0] = np.inf
     flat_b = basins.ravel()
     flux = np.bincount(flat_b, weights=np.clip(smoothed.ravel(), 0, None), minlength=nb + 1)
     parent_of_basin = np.zeros(nb + 1, np.int64)

@@ -53,7 +53,7 @@ def segment_zhu(
     --------
     >>> import numpy as np
     >>> y, x = np.mgrid[:64, :64]
-    >>> img = np.exp(-((x - 22) ** 2 + (y - 32) ** 2) / 40) + np.exp(-((x - 40) ** 2 + (y - 32) ** 2) / 40)
+    >>> img = np.exp(-((x - 20) ** 2 + (y - 32) ** 2) / 30) + np.exp(-((x - 44) ** 2 + (y - 32) ** 2) / 30)
     >>> int(segment_zhu(img, np.full(img.shape, 0.01)).max())
     2
     """
