@@ -33,8 +33,10 @@ def _row(name, a, b, *, relative=False):
     if d.size == 0:
         return f"  {name:<22} n=0"
     kind = "rel" if relative else "abs"
-    return (f"  {name:<22} n={d.size:<5} median {kind} diff {np.median(d):9.4g}   "
-            f"95% {np.percentile(d, 95):9.4g}")
+    return (
+        f"  {name:<22} n={d.size:<5} median {kind} diff {np.median(d):9.4g}   "
+        f"95% {np.percentile(d, 95):9.4g}"
+    )
 
 
 def main(argv=None) -> None:
@@ -53,8 +55,10 @@ def main(argv=None) -> None:
     band = scene.detection_band
     img, rms, seg = scene.images[band], scene.rms[band], scene.segmap
     truth = scene.truth
-    print(f"field {args.size}x{args.size}, {len(truth)} sources, band {band} "
-          f"(simulated in {time.perf_counter() - t0:.1f}s)")
+    print(
+        f"field {args.size}x{args.size}, {len(truth)} sources, band {band} "
+        f"(simulated in {time.perf_counter() - t0:.1f}s)"
+    )
 
     t0 = time.perf_counter()
     ours = ms.measure(img, seg, rms=rms)
@@ -65,16 +69,28 @@ def main(argv=None) -> None:
 
     t0 = time.perf_counter()
     pc = SourceCatalog(img, SegmentationImage(seg), error=rms)
-    ptab = pc.to_table(columns=["label", "x_centroid", "y_centroid", "segment_flux",
-                                "segment_flux_err", "area", "ellipticity", "orientation",
-                                "gini"])
+    ptab = pc.to_table(
+        columns=[
+            "label",
+            "x_centroid",
+            "y_centroid",
+            "segment_flux",
+            "segment_flux_err",
+            "area",
+            "ellipticity",
+            "orientation",
+            "gini",
+        ]
+    )
     pr50 = pc.fluxfrac_radius(0.5)
     t_phot = time.perf_counter() - t0
 
     print("\ntime (all sources)")
     print(f"  morphoscope.measure   {t_ours:8.3f} s  ({1e3 * t_ours / n:.3f} ms/source)")
-    print(f"  photutils SourceCat.  {t_phot:8.3f} s  ({1e3 * t_phot / n:.3f} ms/source)  "
-          f"photutils/morphoscope = {t_phot / t_ours:.1f}x")
+    print(
+        f"  photutils SourceCat.  {t_phot:8.3f} s  ({1e3 * t_phot / n:.3f} ms/source)  "
+        f"photutils/morphoscope = {t_phot / t_ours:.1f}x"
+    )
 
     print("\nagreement with photutils SourceCatalog (same segmap)")
     print(_row("xc_centroid [px]", ours["xc_centroid"], ptab["x_centroid"]))
@@ -94,8 +110,18 @@ def main(argv=None) -> None:
             bright = np.flatnonzero(np.asarray(truth[f"snr_{band}"]) > 30)
             pick = rng.choice(bright, size=min(args.statmorph, bright.size), replace=False)
             labels = np.asarray(truth["id"])[pick]
-            cols = ["xc_centroid", "yc_centroid", "ellipticity_centroid", "gini", "m20",
-                    "concentration", "asymmetry", "r20", "r50", "r80"]
+            cols = [
+                "xc_centroid",
+                "yc_centroid",
+                "ellipticity_centroid",
+                "gini",
+                "m20",
+                "concentration",
+                "asymmetry",
+                "r20",
+                "r50",
+                "r80",
+            ]
             vals = {c: [] for c in cols}
             t0 = time.perf_counter()
             with warnings.catch_warnings():
@@ -110,14 +136,20 @@ def main(argv=None) -> None:
             t_sub = (time.perf_counter() - t0) / labels.size
             print(f"\nstatmorph 0.7 on {labels.size} sources with S/N > 30 (no Sersic fit)")
             print(f"  statmorph            {1e3 * t_sm:9.1f} ms/source")
-            print(f"  morphoscope (subset) {1e3 * t_sub:9.3f} ms/source; on the whole catalog "
-                  f"{1e3 * t_ours / n:.3f} ms/source")
-            print(f"  statmorph/morphoscope per source = {t_sm / (t_ours / n):.0f}x "
-                  "(whole-catalog rate)")
+            print(
+                f"  morphoscope (subset) {1e3 * t_sub:9.3f} ms/source; on the whole catalog "
+                f"{1e3 * t_ours / n:.3f} ms/source"
+            )
+            print(
+                f"  statmorph/morphoscope per source = {t_sm / (t_ours / n):.0f}x "
+                "(whole-catalog rate)"
+            )
             for c in cols:
                 print(_row(c, sub[c], vals[c], relative=c in {"r20", "r50", "r80"}))
-            print("  (radii, concentration, Gini and asymmetry differ by definition in this "
-                  "version: see docs/measure.md)")
+            print(
+                "  (radii, concentration, Gini and asymmetry differ by definition in this "
+                "version: see docs/measure.md)"
+            )
 
     iso = ~np.asarray(truth["blended"], bool) & (np.asarray(truth[f"snr_{band}"]) > 50)
     ids = np.asarray(truth["id"])[iso]
@@ -125,14 +157,20 @@ def main(argv=None) -> None:
     rows = [lut[i] for i in ids if i in lut]
     tr = truth[iso][[int(i) in lut for i in ids]]
     ratio = np.asarray(ours["flux"][rows]) / np.asarray(tr[f"flux_{band}"])
-    dpos = np.hypot(np.asarray(ours["xc_centroid"][rows]) - tr["x"],
-                    np.asarray(ours["yc_centroid"][rows]) - tr["y"])
+    dpos = np.hypot(
+        np.asarray(ours["xc_centroid"][rows]) - tr["x"],
+        np.asarray(ours["yc_centroid"][rows]) - tr["y"],
+    )
     print(f"\naccuracy against truth ({len(rows)} isolated sources, S/N > 50, truth segmap)")
-    print(f"  flux / true flux      median {np.median(ratio):.3f}, 16-84% "
-          f"{np.percentile(ratio, 16):.3f}-{np.percentile(ratio, 84):.3f} "
-          "(light outside the 1-sigma truth footprint is not counted)")
-    print(f"  centroid error        median {np.median(dpos):.3f} px, 95% "
-          f"{np.percentile(dpos, 95):.3f} px")
+    print(
+        f"  flux / true flux      median {np.median(ratio):.3f}, 16-84% "
+        f"{np.percentile(ratio, 16):.3f}-{np.percentile(ratio, 84):.3f} "
+        "(light outside the 1-sigma truth footprint is not counted)"
+    )
+    print(
+        f"  centroid error        median {np.median(dpos):.3f} px, 95% "
+        f"{np.percentile(dpos, 95):.3f} px"
+    )
 
 
 if __name__ == "__main__":

@@ -33,19 +33,24 @@ def main() -> None:
     res = segment_image(scene.images[band], rms=scene.rms[band], psf=scene.psfs[band])
     zhu = segment_zhu(res.image, res.rms, bad=res.bad)
     # The 256x256 window with the most truth sources.
-    counts = [((scene.truth["x"] // 256 == i) & (scene.truth["y"] // 256 == j)).sum()
-              for j in range(4) for i in range(4)]
+    counts = [
+        ((scene.truth["x"] // 256 == i) & (scene.truth["y"] // 256 == j)).sum()
+        for j in range(4)
+        for i in range(4)
+    ]
     j, i = divmod(int(np.argmax(counts)), 4)
-    win = np.s_[j * 256:(j + 1) * 256, i * 256:(i + 1) * 256]
+    win = np.s_[j * 256 : (j + 1) * 256, i * 256 : (i + 1) * 256]
     img = res.image[win]
     lo, hi = np.percentile(img, [5, 99.7])
     stretched = np.arcsinh((img - lo) / (0.05 * (hi - lo))) / np.arcsinh(1 / 0.05)
     fig = Figure(figsize=(16, 4.4), layout="constrained")
     axes = fig.subplots(1, 4)
-    panels = [("image (F200W)", None), ("truth", scene.segmap[win]),
-              (f"saddle (default): {int(np.unique(res.segmap[win]).size - 1)} segments",
-               res.segmap[win]),
-              (f"zhu recipe: {int(np.unique(zhu[win]).size - 1)} segments", zhu[win])]
+    panels = [
+        ("image (F200W)", None),
+        ("truth", scene.segmap[win]),
+        (f"saddle (default): {int(np.unique(res.segmap[win]).size - 1)} segments", res.segmap[win]),
+        (f"zhu recipe: {int(np.unique(zhu[win]).size - 1)} segments", zhu[win]),
+    ]
     for ax, (title, seg) in zip(axes, panels, strict=True):
         if seg is None:
             ax.imshow(np.clip(stretched, 0, 1), cmap="gray", origin="lower")

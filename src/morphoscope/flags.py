@@ -33,7 +33,7 @@ class Flag(enum.IntFlag):
     ``NONPOSITIVE_FLUX``       16   the total flux in the footprint is <= 0
     ``SMALL``                  32   fewer pixels than needed for a reliable measurement
     ``MEASURE_FAILED``         64   a measurement raised internally; its values are NaN
-    ``LOW_SN``                128   signal-to-noise per pixel below 2.5 (statmorph's cut)
+    ``LOW_SN``                128   mean signal-to-noise per pixel below 1 (noise-dominated)
     ``CENTROID_OUTSIDE``      256   the flux-weighted centroid lies outside the footprint
     ========================= ===== ==========================================================
     """

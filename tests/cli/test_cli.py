@@ -28,8 +28,9 @@ def test_help_lists_commands():
 
 def test_run_on_a_fits_file(tmp_path, image_file, capsys):
     out = tmp_path / "out"
-    code = main(["run", str(image_file), "--rms", "1.0", "--out", str(out), "--quiet",
-                 "--no-background"])
+    code = main(
+        ["run", str(image_file), "--rms", "1.0", "--out", str(out), "--quiet", "--no-background"]
+    )
     assert code == 0
     assert (out / "segmap.fits").exists() and (out / "catalog.ecsv").exists()
     assert (out / "report.html").exists()
@@ -55,18 +56,22 @@ def test_no_input(capsys):
 
 
 def test_console_script_runs_as_module():
-    res = subprocess.run([sys.executable, "-m", "morphoscope.cli", "--version"],
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "morphoscope.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert res.stdout.startswith("morphoscope ")
 
 
 def test_demo_small_field_scores_itself(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--size", "256", "--n-sources", "25",
-                 "--seed", "3", "--quiet"])
+    code = main(
+        ["demo", "--out", str(out), "--size", "256", "--n-sources", "25", "--seed", "3", "--quiet"]
+    )
     assert code == 0
-    for name in ("segmap.fits", "catalog.ecsv", "catalog.fits", "report.html",
-                 "data/truth.ecsv"):
+    for name in ("segmap.fits", "catalog.ecsv", "catalog.fits", "report.html", "data/truth.ecsv"):
         assert (out / name).exists(), name
     text = capsys.readouterr().out
     assert "completeness" in text and "purity" in text

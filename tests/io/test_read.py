@@ -46,8 +46,9 @@ def test_read_image_with_wcs_and_maps(tmp_path, image):
 
 def test_read_extension_by_name_and_bracket(tmp_path, image):
     path = tmp_path / "mef.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(image, name="SCI"),
-                  fits.ImageHDU(2 * image, name="ERR")]).writeto(path)
+    fits.HDUList(
+        [fits.PrimaryHDU(), fits.ImageHDU(image, name="SCI"), fits.ImageHDU(2 * image, name="ERR")]
+    ).writeto(path)
     assert np.allclose(read_image(path).data, image)  # first HDU with data
     err = read_image(f"{path}[ERR]")
     assert np.allclose(err.data, 2 * image) and err.name == "mef.fits[ERR]"
@@ -134,8 +135,14 @@ def test_missing_extension_lists_the_available_ones(tmp_path, image):
 
 def test_table_extension_and_no_image(tmp_path):
     path = tmp_path / "table.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
-        [fits.Column(name="a", format="E", array=np.arange(3.0))])]).writeto(path)
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.BinTableHDU.from_columns(
+                [fits.Column(name="a", format="E", array=np.arange(3.0))]
+            ),
+        ]
+    ).writeto(path)
     with pytest.raises(InputError, match="no HDU with image data"):
         read_image(path)
     with pytest.raises(InputError, match="table, not an image"):

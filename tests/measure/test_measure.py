@@ -31,14 +31,16 @@ def test_noiseless_gaussians_match_analytic_truth(two_sources):
     assert a["elongation_centroid"] == pytest.approx(2.0, rel=0.02)
     assert a["orientation_centroid"] == pytest.approx(0.6, abs=0.01)
     assert a["semimajor_sigma"] == pytest.approx(4.0, rel=0.02)
-    # Circular Gaussian: r50 = sigma sqrt(2 ln 2), r20 = sigma sqrt(-2 ln 0.8), r80 = sigma sqrt(2 ln 5),
+    # Circular Gaussian: r50 = sigma sqrt(2 ln 2), r20 = sigma sqrt(-2 ln 0.8),
+    # r80 = sigma sqrt(2 ln 5),
     # with sigma**2 = 2**2 + 1/12 for the pixelated image (sampling convolves with the pixel).
     s = np.sqrt(2.0**2 + 1 / 12)
     assert b["r50"] == pytest.approx(s * np.sqrt(2 * np.log(2)), rel=0.02)
     assert b["r20"] == pytest.approx(s * np.sqrt(-2 * np.log(0.8)), rel=0.05)
     assert b["r80"] == pytest.approx(s * np.sqrt(2 * np.log(5)), rel=0.02)
     assert b["concentration"] == pytest.approx(
-        5 * np.log10(np.sqrt(2 * np.log(5)) / np.sqrt(-2 * np.log(0.8))), abs=0.1)
+        5 * np.log10(np.sqrt(2 * np.log(5)) / np.sqrt(-2 * np.log(0.8))), abs=0.1
+    )
     assert b["asymmetry"] == pytest.approx(0.0, abs=0.01)
     assert list(cat["flag"]) == [0, 0]
     assert cat["xc_centroid"].unit == "pix" and cat["orientation_centroid"].unit == "rad"

@@ -13,8 +13,15 @@ def test_match_is_one_to_one_and_nearest_first():
 
 
 def test_metrics_on_a_known_segmentation():
-    truth = Table({"id": [1, 2, 3], "x": [10.0, 30.0, 50.0], "y": [10.0, 10.0, 10.0],
-                   "r_e": [6.0, 6.0, 6.0], "snr": [100.0, 50.0, 5.0]})
+    truth = Table(
+        {
+            "id": [1, 2, 3],
+            "x": [10.0, 30.0, 50.0],
+            "y": [10.0, 10.0, 10.0],
+            "r_e": [6.0, 6.0, 6.0],
+            "snr": [100.0, 50.0, 5.0],
+        }
+    )
     truth_seg = np.zeros((20, 60), int)
     for i, x in enumerate([10, 30, 50], start=1):
         truth_seg[6:15, x - 4 : x + 5] = i

@@ -23,22 +23,32 @@ def fits_field(tmp_path, random_field):
     img, xy, flux, _ = random_field
     w = _wcs(img.shape)
     path = tmp_path / "field.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(img.astype(">f4"), header=w.to_header(),
-                                                   name="SCI")]).writeto(path)
+    fits.HDUList(
+        [fits.PrimaryHDU(), fits.ImageHDU(img.astype(">f4"), header=w.to_header(), name="SCI")]
+    ).writeto(path)
     rms = tmp_path / "field_rms.fits"
     fits.writeto(rms, np.ones(img.shape, np.float32))
     red = tmp_path / "red.fits"
-    fits.writeto(red, (2.0 * (img - np.random.default_rng(3).normal(0, 1, img.shape))
-                       + np.random.default_rng(4).normal(0, 1, img.shape)).astype(np.float32),
-                 header=w.to_header())
+    fits.writeto(
+        red,
+        (
+            2.0 * (img - np.random.default_rng(3).normal(0, 1, img.shape))
+            + np.random.default_rng(4).normal(0, 1, img.shape)
+        ).astype(np.float32),
+        header=w.to_header(),
+    )
     return path, rms, red, xy, flux
 
 
 def test_run_writes_outputs_with_wcs(tmp_path, fits_field):
     path, rms, _, xy, flux = fits_field
     out = tmp_path / "out"
-    res = run_pipeline(BandInput("F200W", path, rms=rms), out_dir=out, report=False,
-                       segment_options={"background": None})
+    res = run_pipeline(
+        BandInput("F200W", path, rms=rms),
+        out_dir=out,
+        report=False,
+        segment_options={"background": None},
+    )
     cat = Table.read(out / "catalog.ecsv")
     assert len(cat) == len(xy)
     assert {"ra", "dec", "flux", "gini", "flag"} <= set(cat.colnames)
@@ -57,8 +67,10 @@ def test_run_writes_outputs_with_wcs(tmp_path, fits_field):
 
 def test_multiband_adds_per_band_columns_and_colours(tmp_path, fits_field):
     path, rms, red, xy, _ = fits_field
-    res = run_pipeline([BandInput("blue", path, rms=rms), BandInput("red", red)],
-                       segment_options={"background": None})
+    res = run_pipeline(
+        [BandInput("blue", path, rms=rms), BandInput("red", red)],
+        segment_options={"background": None},
+    )
     cat = res.catalog
     assert {"flux_blue", "flux_red", "color_blue_red", "r50_red"} <= set(cat.colnames)
     bright = cat["flux_blue"] > 1000

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from helpers import gaussian_source
 from photutils.segmentation import SegmentationImage
 from scipy import ndimage
 from skimage.feature import peak_local_max
@@ -10,8 +11,6 @@ from morphoscope.exceptions import InputError, ParameterError
 from morphoscope.flags import Flag
 from morphoscope.pipeline.evaluate import match_sources, segment_positions
 from morphoscope.segment import estimate_background, psf_fwhm, segment_image, segment_zhu
-
-from helpers import gaussian_source
 
 
 def test_recovers_isolated_sources(random_field):
@@ -95,8 +94,9 @@ def test_zhu_method_reproduces_the_reference_recipe(random_field):
     rms = np.ones_like(img)
     mask = img > 3 * rms
     distance = ndimage.distance_transform_edt(mask)
-    coords = peak_local_max(distance, footprint=np.ones((3, 3)), labels=ndimage.label(mask)[0],
-                            min_distance=5)
+    coords = peak_local_max(
+        distance, footprint=np.ones((3, 3)), labels=ndimage.label(mask)[0], min_distance=5
+    )
     markers = np.zeros(img.shape, int)
     markers[tuple(coords.T)] = np.arange(1, len(coords) + 1)
     expected = watershed(-distance, markers, mask=mask)
@@ -109,7 +109,9 @@ def test_psf_sets_the_kernel():
     y, x = np.mgrid[-12:13, -12:13]
     psf = np.exp(-(x**2 + y**2) / (2 * 1.5**2))
     assert abs(psf_fwhm(psf) - 1.5 * 2.3548) < 0.1
-    img = gaussian_source((64, 64), 30, 30, 500, 1.5) + np.random.default_rng(1).normal(0, 1, (64, 64))
+    img = gaussian_source((64, 64), 30, 30, 500, 1.5) + np.random.default_rng(1).normal(
+        0, 1, (64, 64)
+    )
     res = segment_image(img, rms=1.0, psf=psf, background=None)
     assert abs(res.params["kernel_fwhm"] - 3.53) < 0.1 and res.nlabels == 1
 
@@ -123,9 +125,13 @@ def test_estimate_background_masks_sources(random_field):
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"method": "sextractor"}, "method"), ({"npixels": 0}, "npixels"),
-     ({"npixels": 2.5}, "npixels"), ({"contrast": -1}, "contrast"),
-     ({"background": "median"}, "background")],
+    [
+        ({"method": "sextractor"}, "method"),
+        ({"npixels": 0}, "npixels"),
+        ({"npixels": 2.5}, "npixels"),
+        ({"contrast": -1}, "contrast"),
+        ({"background": "median"}, "background"),
+    ],
 )
 def test_parameter_errors(random_field, kwargs, name):
     with pytest.raises(ParameterError, match=f"The '{name}' parameter must be"):

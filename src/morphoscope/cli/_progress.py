@@ -14,9 +14,14 @@ class StageProgress:
 
     def __init__(self, stages: list[str], *, disable: bool = False) -> None:
         self.stages = list(stages)
-        self.bar = tqdm(total=len(self.stages), desc="morphoscope", unit="stage", file=sys.stderr,
-                        disable=disable, bar_format="{desc:<28} {bar:20} {n_fmt}/{total_fmt} "
-                                                    "[{elapsed}]")
+        self.bar = tqdm(
+            total=len(self.stages),
+            desc="morphoscope",
+            unit="stage",
+            file=sys.stderr,
+            disable=disable,
+            bar_format="{desc:<28} {bar:20} {n_fmt}/{total_fmt} [{elapsed}]",
+        )
         self._seen: set[str] = set()
 
     def __call__(self, name: str) -> None:

@@ -35,26 +35,32 @@ def handle(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     stages = ["simulate", "read", "detect", "measure", "zhu", "write", "report"]
     with StageProgress(stages, disable=args.quiet) as progress:
-        demo = run_demo(args.out, seed=args.seed, shape=(args.size, args.size),
-                        n_sources=args.n_sources, progress=progress)
+        demo = run_demo(
+            args.out,
+            seed=args.seed,
+            shape=(args.size, args.size),
+            n_sources=args.n_sources,
+            progress=progress,
+        )
     s = demo.scores["saddle"]
     acc = demo.accuracy
     extra = {
-        "simulated": f"{len(demo.truth)} sources, seed {args.seed} "
-                     f"({demo.simulate_seconds:.1f}s)",
+        "simulated": f"{len(demo.truth)} sources, seed {args.seed} ({demo.simulate_seconds:.1f}s)",
         "completeness": f"{s['completeness']:.3f} of truth sources with S/N > 20 "
-                        f"({s['n_matched_bright']}/{s['n_truth_bright']})",
+        f"({s['n_matched_bright']}/{s['n_truth_bright']})",
         "purity": f"{s['purity']:.3f} ({s['n_spurious']} of {s['n_detected']} detections "
-                  f"match no truth source; {s['n_fragments']} of them fragments)",
+        f"match no truth source; {s['n_fragments']} of them fragments)",
         "over-splitting": f"{s['over_split_rate']:.3f} of bright truth galaxies",
         "flux accuracy": f"median flux/true {acc['flux_ratio_median']:.3f} "
-                         f"(16-84%: ±{acc['flux_ratio_scatter']:.3f}, {acc['n']} isolated, "
-                         "S/N > 50)",
+        f"(16-84%: ±{acc['flux_ratio_scatter']:.3f}, {acc['n']} isolated, "
+        "S/N > 50)",
         "position error": f"median {acc['position_error_median']:.2f} px",
     }
     if "zhu" in demo.scores:
         z = demo.scores["zhu"]
-        extra["zhu recipe"] = (f"completeness {z['completeness']:.3f}, purity {z['purity']:.3f}, "
-                               f"over-splitting {z['over_split_rate']:.3f}")
+        extra["zhu recipe"] = (
+            f"completeness {z['completeness']:.3f}, purity {z['purity']:.3f}, "
+            f"over-splitting {z['over_split_rate']:.3f}"
+        )
     print_summary(demo.pipeline, elapsed=time.perf_counter() - t0, extra=extra)
     return 0

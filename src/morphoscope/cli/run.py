@@ -31,20 +31,31 @@ def add_parser(subparsers) -> None:
         "registered bands); write segmap.fits, catalog.ecsv, catalog.fits and report.html.",
     )
     p.add_argument("image", nargs="?", help="FITS image (file.fits or file.fits[EXT])")
-    p.add_argument("--band", action="append", type=_band, default=[], metavar="NAME=FILE",
-                   help="a band of a multi-band run (repeat); the first is the detection band "
-                   "unless --detection-band says otherwise")
+    p.add_argument(
+        "--band",
+        action="append",
+        type=_band,
+        default=[],
+        metavar="NAME=FILE",
+        help="a band of a multi-band run (repeat); the first is the detection band "
+        "unless --detection-band says otherwise",
+    )
     p.add_argument("--rms", help="rms (1-sigma noise) map, or a number")
     p.add_argument("--weight", help="inverse-variance weight map (instead of --rms)")
     p.add_argument("--mask", help="mask image (non-zero = ignore)")
     p.add_argument("--psf", help="PSF image on the same pixel grid")
     p.add_argument("--detection-band", help="band to detect on")
-    p.add_argument("--method", choices=["saddle", "zhu"], default="saddle",
-                   help="segmentation method (default: saddle)")
+    p.add_argument(
+        "--method",
+        choices=["saddle", "zhu"],
+        default="saddle",
+        help="segmentation method (default: saddle)",
+    )
     p.add_argument("--nsigma", type=float, help="detection threshold in sigma")
     p.add_argument("--npixels", type=int, default=5, help="minimum source area in pixels")
-    p.add_argument("--no-background", action="store_true",
-                   help="the image is already background-subtracted")
+    p.add_argument(
+        "--no-background", action="store_true", help="the image is already background-subtracted"
+    )
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
     p.add_argument("--out", default="morphoscope_output", help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -69,14 +80,24 @@ def handle(args: argparse.Namespace) -> int:
     if not args.image and not args.band:
         raise InputError("arguments", "no input image: give IMAGE or --band NAME=FILE")
     if args.image:
-        bands = [BandInput(name=Path(args.image.split("[")[0]).stem, image=args.image,
-                           rms=_number_or_path(args.rms), weight=args.weight, mask=args.mask,
-                           psf=args.psf)]
+        bands = [
+            BandInput(
+                name=Path(args.image.split("[")[0]).stem,
+                image=args.image,
+                rms=_number_or_path(args.rms),
+                weight=args.weight,
+                mask=args.mask,
+                psf=args.psf,
+            )
+        ]
     else:
         bands = [BandInput(name=n, image=f) for n, f in args.band]
         if args.rms or args.weight or args.psf or args.mask:
-            raise InputError("arguments", "--rms/--weight/--mask/--psf apply to a single IMAGE; "
-                             "per-band maps are not supported on the command line yet")
+            raise InputError(
+                "arguments",
+                "--rms/--weight/--mask/--psf apply to a single IMAGE; "
+                "per-band maps are not supported on the command line yet",
+            )
     seg_opts: dict = {"method": args.method, "npixels": args.npixels}
     if args.nsigma is not None:
         seg_opts["nsigma"] = args.nsigma
@@ -85,8 +106,13 @@ def handle(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     stages = ["read", "detect", "measure", "write"] + ([] if args.no_report else ["report"])
     with StageProgress(stages, disable=args.quiet) as progress:
-        result = run_pipeline(bands, detection_band=args.detection_band,
-                              segment_options=seg_opts, out_dir=args.out,
-                              report=not args.no_report, progress=progress)
+        result = run_pipeline(
+            bands,
+            detection_band=args.detection_band,
+            segment_options=seg_opts,
+            out_dir=args.out,
+            report=not args.no_report,
+            progress=progress,
+        )
     print_summary(result, elapsed=time.perf_counter() - t0)
     return 0

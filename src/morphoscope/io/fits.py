@@ -203,9 +203,7 @@ def read_image(
     ((5, 5), 'img.fits')
     """
     raw, header, name = read_fits_array(path, ext)
-    return load_image(
-        raw, header=header, name=name, rms=rms, weight=weight, mask=mask, psf=psf
-    )
+    return load_image(raw, header=header, name=name, rms=rms, weight=weight, mask=mask, psf=psf)
 
 
 def load_image(

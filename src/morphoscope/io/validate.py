@@ -21,7 +21,9 @@ __all__ = [
 ]
 
 
-def as_image(data, name: str = "image", *, allow_nonfinite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def as_image(
+    data, name: str = "image", *, allow_nonfinite: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate a 2-D image; return a float64 copy and the mask of its non-finite pixels.
 
     Parameters
@@ -125,7 +127,9 @@ def as_rms(rms, shape: tuple[int, int], name: str = "rms") -> tuple[np.ndarray, 
     return out, bad
 
 
-def rms_from_weight(weight, shape: tuple[int, int], name: str = "weight") -> tuple[np.ndarray, np.ndarray]:
+def rms_from_weight(
+    weight, shape: tuple[int, int], name: str = "weight"
+) -> tuple[np.ndarray, np.ndarray]:
     """Convert an inverse-variance weight map to an rms map (``rms = 1 / sqrt(weight)``).
 
     Zero, negative or non-finite weights become bad pixels (rms = +inf).

@@ -15,6 +15,7 @@ def rotational_asymmetry(
     xc: float,
     yc: float,
     rms: np.ndarray | None = None,
+    bbox: tuple[slice, slice] | None = None,
 ) -> float:
     """Asymmetry A = sum|I - I_180| / sum|I| - noise term, over the source's footprint.
 
@@ -25,11 +26,18 @@ def rotational_asymmetry(
     from a sky region instead). This first version rotates about the centroid; the
     asymmetry-minimising centre search of statmorph is not performed.
 
+    ``bbox`` (the source's bounding box, as from :func:`scipy.ndimage.find_objects`) avoids a
+    scan of the whole segmentation map.
+
     Returns NaN when the source's flux is not positive.
     """
     ny, nx = image.shape
-    sel = segmap == label
-    ys, xs = np.nonzero(sel)
+    if bbox is None:
+        ys, xs = np.nonzero(segmap == label)
+    else:
+        ys, xs = np.nonzero(segmap[bbox] == label)
+        ys = ys + bbox[0].start
+        xs = xs + bbox[1].start
     if ys.size == 0 or not (np.isfinite(xc) and np.isfinite(yc)):
         return float("nan")
     half = int(np.ceil(max(abs(ys - yc).max(), abs(xs - xc).max()))) + 2

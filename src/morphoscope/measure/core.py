@@ -7,6 +7,7 @@ import warnings
 import astropy.units as u
 import numpy as np
 from astropy.table import Table
+from scipy import ndimage
 
 from ..exceptions import InputError, MorphoscopeWarning
 from ..flags import Flag
@@ -175,22 +176,26 @@ def measure(
         with np.errstate(invalid="ignore", divide="ignore"):
             snpix = groups.sum(np.where(groups.bad, 0.0, groups.flux / np.sqrt(groups.var)))
             snpix = snpix / np.maximum(area - nbad, 1)
-        flags[snpix < 2.5] |= int(Flag.LOW_SN)
+        flags[snpix < 1.0] |= int(Flag.LOW_SN)
     else:
         flux_err = np.full(n, np.nan)
         snpix = np.full(n, np.nan)
 
     asym = np.full(n, np.nan)
-    if asymmetry:
+    if asymmetry and n:
+        boxes = ndimage.find_objects(seg, max_label=int(lab.max(initial=0)))
         for i in range(n):
             if groups.count[i] < 3 or not flux[i] > 0:
                 continue
             try:
-                asym[i] = rotational_asymmetry(data, seg, int(lab[i]), xc[i], yc[i], rms_map)
+                asym[i] = rotational_asymmetry(
+                    data, seg, int(lab[i]), xc[i], yc[i], rms_map, bbox=boxes[int(lab[i]) - 1]
+                )
             except Exception as exc:  # pragma: no cover - defensive
                 flags[i] |= int(Flag.MEASURE_FAILED)
-                warnings.warn(f"label {lab[i]}: asymmetry failed ({exc})", MorphoscopeWarning,
-                              stacklevel=2)
+                warnings.warn(
+                    f"label {lab[i]}: asymmetry failed ({exc})", MorphoscopeWarning, stacklevel=2
+                )
 
     empty = groups.count == 0
     values = {
@@ -219,8 +224,18 @@ def measure(
     }
     # Sources with too few pixels: shape statistics are not meaningful.
     small = area < 3
-    for key in ("ellipticity_centroid", "elongation_centroid", "orientation_centroid",
-                "concentration", "gini", "m20", "r20", "r50", "r80", "rhalf_circ"):
+    for key in (
+        "ellipticity_centroid",
+        "elongation_centroid",
+        "orientation_centroid",
+        "concentration",
+        "gini",
+        "m20",
+        "r20",
+        "r50",
+        "r80",
+        "rhalf_circ",
+    ):
         values[key] = np.where(small, np.nan, values[key]).astype(float)
     table = Table()
     for name, (unit, desc) in COLUMNS.items():

@@ -102,8 +102,7 @@ def growth_radii(
         count = np.bincount(sidx, minlength=small.size)
         start = np.concatenate([[0], np.cumsum(count)[:-1]])
         order = np.argsort(sidx, kind="stable")
-        fine = _curve_radii(sidx[order], sr[order], sf[order], small.size, start, count,
-                            fractions)
+        fine = _curve_radii(sidx[order], sr[order], sf[order], small.size, start, count, fractions)
         for full, part in zip(radii, fine, strict=True):
             full[small] = part
     return radii

@@ -78,7 +78,7 @@ def group_pixels(
     sel, idx = sel[keep], idx[keep]
     order = np.argsort(idx, kind="stable")
     sel, idx = sel[order], idx[order]
-    ny, nx = segmap.shape
+    nx = segmap.shape[1]
     y, x = np.divmod(sel, nx)
     count = np.bincount(idx, minlength=n)
     start = np.concatenate([[0], np.cumsum(count)[:-1]])

@@ -6,8 +6,8 @@ catalogs and report. ``run_demo`` does the same on a simulated field and scores 
 against the truth with :mod:`morphoscope.pipeline.evaluate`.
 """
 
-from .evaluate import detection_metrics, match_sources, segment_positions
 from .demo import DemoResult, measurement_accuracy, run_demo
+from .evaluate import detection_metrics, match_sources, segment_positions
 from .run import BandInput, PipelineResult, run_pipeline, write_outputs
 
 __all__ = [

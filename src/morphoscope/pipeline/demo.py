@@ -38,8 +38,12 @@ def measurement_accuracy(
     ``flux / true flux``, and the median position error in pixels.
     """
     if len(catalog) == 0:
-        return {"n": 0, "flux_ratio_median": float("nan"), "flux_ratio_scatter": float("nan"),
-                "position_error_median": float("nan")}
+        return {
+            "n": 0,
+            "flux_ratio_median": float("nan"),
+            "flux_ratio_scatter": float("nan"),
+            "position_error_median": float("nan"),
+        }
     x = np.asarray(catalog["xc_centroid"], float)
     y = np.asarray(catalog["yc_centroid"], float)
     r_e = np.asarray(truth["r_e"], float)
@@ -51,8 +55,12 @@ def measurement_accuracy(
     ratio = np.asarray(catalog["flux"], float)[d] / np.asarray(truth[f"flux_{band}"], float)[t]
     err = np.hypot(x[d] - np.asarray(truth["x"], float)[t], y[d] - np.asarray(truth["y"], float)[t])
     if d.size == 0:
-        return {"n": 0, "flux_ratio_median": float("nan"), "flux_ratio_scatter": float("nan"),
-                "position_error_median": float("nan")}
+        return {
+            "n": 0,
+            "flux_ratio_median": float("nan"),
+            "flux_ratio_scatter": float("nan"),
+            "position_error_median": float("nan"),
+        }
     lo, med, hi = np.nanpercentile(ratio, [16, 50, 84])
     return {
         "n": int(d.size),
@@ -102,15 +110,20 @@ def run_demo(
     out = Path(out_dir)
     step("simulate")
     t0 = time.perf_counter()
-    scene = simulate_scene(shape=shape, n_sources=n_sources, seed=seed,
-                           emission_band="F335M", emission_fraction=0.15)
+    scene = simulate_scene(
+        shape=shape, n_sources=n_sources, seed=seed, emission_band="F335M", emission_fraction=0.15
+    )
     files = scene.write(out / "data")
     sim_seconds = time.perf_counter() - t0
     det = scene.detection_band
     data = out / "data"
     bands = [
-        BandInput(name=b, image=data / f"{b}_sci.fits", rms=data / f"{b}_rms.fits",
-                  psf=data / f"{b}_psf.fits")
+        BandInput(
+            name=b,
+            image=data / f"{b}_sci.fits",
+            rms=data / f"{b}_rms.fits",
+            psf=data / f"{b}_psf.fits",
+        )
         for b in scene.band_names
     ]
     result = run_pipeline(bands, detection_band=det, progress=step)
@@ -118,16 +131,28 @@ def run_demo(
     snr_col = f"snr_{det}"
     seg = result.segmentation
     scores = {
-        "saddle": detection_metrics(seg.segmap, truth, image=seg.image, truth_segmap=scene.segmap,
-                                    snr_column=snr_col, snr_min=snr_min),
+        "saddle": detection_metrics(
+            seg.segmap,
+            truth,
+            image=seg.image,
+            truth_segmap=scene.segmap,
+            snr_column=snr_col,
+            snr_min=snr_min,
+        ),
     }
     if compare_zhu:
         from ..segment.zhu import segment_zhu
 
         step("zhu")
         zhu = segment_zhu(seg.image, seg.rms, bad=seg.bad)
-        scores["zhu"] = detection_metrics(zhu, truth, image=seg.image, truth_segmap=scene.segmap,
-                                          snr_column=snr_col, snr_min=snr_min)
+        scores["zhu"] = detection_metrics(
+            zhu,
+            truth,
+            image=seg.image,
+            truth_segmap=scene.segmap,
+            snr_column=snr_col,
+            snr_min=snr_min,
+        )
     accuracy = measurement_accuracy(result.catalog, truth, det)
     s = scores["saddle"]
     extra = {
@@ -145,5 +170,11 @@ def run_demo(
             f"{z['completeness']:.3f} / {z['purity']:.3f}"
         )
     write_outputs(result, out, report_extra=extra, truth=truth, progress=step)
-    return DemoResult(pipeline=result, truth=truth, scores=scores, accuracy=accuracy,
-                      data_files=dict(files), simulate_seconds=sim_seconds)
+    return DemoResult(
+        pipeline=result,
+        truth=truth,
+        scores=scores,
+        accuracy=accuracy,
+        data_files=dict(files),
+        simulate_seconds=sim_seconds,
+    )

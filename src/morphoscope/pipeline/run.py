@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -42,10 +43,17 @@ class BandInput:
     def load(self) -> ImageData:
         """Read and validate the band (raises InputError naming the file)."""
         if isinstance(self.image, str | os.PathLike):
-            return read_image(self.image, rms=self.rms, weight=self.weight, mask=self.mask,
-                              psf=self.psf)
-        return load_image(self.image, name=self.name, rms=self.rms, weight=self.weight,
-                          mask=self.mask, psf=self.psf)
+            return read_image(
+                self.image, rms=self.rms, weight=self.weight, mask=self.mask, psf=self.psf
+            )
+        return load_image(
+            self.image,
+            name=self.name,
+            rms=self.rms,
+            weight=self.weight,
+            mask=self.mask,
+            psf=self.psf,
+        )
 
 
 @dataclass
@@ -93,12 +101,17 @@ def _as_bands(inputs) -> list[BandInput]:
         name = Path(inputs).stem if isinstance(inputs, str | os.PathLike) else "image"
         return [BandInput(name=name, image=inputs)]
     if isinstance(inputs, Mapping):
-        return [v if isinstance(v, BandInput) else BandInput(name=str(k), image=v)
-                for k, v in inputs.items()]
+        return [
+            v if isinstance(v, BandInput) else BandInput(name=str(k), image=v)
+            for k, v in inputs.items()
+        ]
     bands = list(inputs)
     if not bands or not all(isinstance(b, BandInput) for b in bands):
-        raise ParameterError("inputs", inputs, "a path, an array, a BandInput, a list of "
-                                               "BandInput or a dict of band name -> path")
+        raise ParameterError(
+            "inputs",
+            inputs,
+            "a path, an array, a BandInput, a list of BandInput or a dict of band name -> path",
+        )
     return bands
 
 
@@ -167,10 +180,13 @@ def run_pipeline(
     for b in bands:
         loaded[b.name] = b.load()
     shape = loaded[det_name].shape
-    for name, img in loaded.items():
+    for img in loaded.values():
         if img.shape != shape:
-            raise InputError(img.name, f"shape {img.shape} differs from the detection band's "
-                                       f"{shape}; bands must be registered on one pixel grid")
+            raise InputError(
+                img.name,
+                f"shape {img.shape} differs from the detection band's "
+                f"{shape}; bands must be registered on one pixel grid",
+            )
     timings["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -197,11 +213,13 @@ def run_pipeline(
         catalog.add_column(np.asarray(dec) * u.deg, name="dec", index=4)
     timings["measure"] = time.perf_counter() - t0
 
-    result = PipelineResult(catalog=catalog, segmentation=seg, bands=loaded,
-                            detection_band=det_name, timings=timings)
+    result = PipelineResult(
+        catalog=catalog, segmentation=seg, bands=loaded, detection_band=det_name, timings=timings
+    )
     if out_dir is not None:
-        write_outputs(result, out_dir, report=report, report_extra=report_extra, truth=truth,
-                      progress=step)
+        write_outputs(
+            result, out_dir, report=report, report_extra=report_extra, truth=truth, progress=step
+        )
     return result
 
 
@@ -259,8 +277,13 @@ def write_outputs(
     return result.outputs
 
 
-def _add_bands(catalog: Table, loaded: dict[str, ImageData], det_name: str,
-               seg: SegmentationResult, meas_opts: dict) -> None:
+def _add_bands(
+    catalog: Table,
+    loaded: dict[str, ImageData],
+    det_name: str,
+    seg: SegmentationResult,
+    meas_opts: dict,
+) -> None:
     """Measure every band on the detection segmentation; add per-band columns and colours."""
     from ..segment.background import estimate_background
 
@@ -273,14 +296,13 @@ def _add_bands(catalog: Table, loaded: dict[str, ImageData], det_name: str,
             bkg, bkg_rms = estimate_background(img.data, mask=img.bad | (seg.segmap > 0))
             data = img.data - bkg
             rms = img.rms if img.rms is not None else bkg_rms
-            band_cat = measure(data, seg.segmap, rms=rms, mask=img.bad, labels=labels,
-                               **meas_opts)
+            band_cat = measure(data, seg.segmap, rms=rms, mask=img.bad, labels=labels, **meas_opts)
         for col in BAND_COLUMNS:
             catalog[f"{col}_{name}"] = band_cat[col]
             catalog[f"{col}_{name}"].unit = band_cat[col].unit
         fluxes[name] = np.asarray(band_cat["flux"], float)
     names = list(loaded)
-    for a, b in zip(names[:-1], names[1:], strict=True):
+    for a, b in itertools.pairwise(names):
         with np.errstate(divide="ignore", invalid="ignore"):
             colour = -2.5 * np.log10(fluxes[a] / fluxes[b])
         catalog[f"color_{a}_{b}"] = np.where(np.isfinite(colour), colour, np.nan) * u.mag

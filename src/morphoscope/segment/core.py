@@ -62,7 +62,11 @@ class SegmentationResult:
 
 
 def _check_positive(name: str, value, integer: bool = False) -> None:
-    ok = isinstance(value, int | float | np.integer | np.floating) and np.isfinite(value) and value > 0
+    ok = (
+        isinstance(value, int | float | np.integer | np.floating)
+        and np.isfinite(value)
+        and value > 0
+    )
     if integer:
         ok = ok and float(value) == int(value)
     if not ok:
@@ -115,8 +119,11 @@ def segment_image(
     bad |= as_mask(mask, data.shape, "mask") if mask is not None else False
     _check_positive("npixels", npixels, integer=True)
     _check_positive("box_size", box_size, integer=True)
-    for name, value in (("prominence", prominence), ("contrast", contrast),
-                        ("max_saddle_ratio", max_saddle_ratio)):
+    for name, value in (
+        ("prominence", prominence),
+        ("contrast", contrast),
+        ("max_saddle_ratio", max_saddle_ratio),
+    ):
         if not (isinstance(value, int | float) and value >= 0 and np.isfinite(value)):
             raise ParameterError(name, value, "a non-negative number")
 
@@ -168,18 +175,28 @@ def segment_image(
         detections, ndet = _drop_faint(detections, ndet, sub, rms_map, float(min_snr))
         try:
             segmap, parent = deblend_saddle(
-                smoothed, snr, detections,
-                prominence=prominence, contrast=contrast, max_saddle_ratio=max_saddle_ratio,
+                smoothed,
+                snr,
+                detections,
+                prominence=prominence,
+                contrast=contrast,
+                max_saddle_ratio=max_saddle_ratio,
             )
             failed = np.zeros(0, int)
         except Exception as exc:  # pragma: no cover - defensive: keep parents, flag them
-            warnings.warn(f"de-blending failed ({exc}); parents kept whole", MorphoscopeWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"de-blending failed ({exc}); parents kept whole", MorphoscopeWarning, stacklevel=2
+            )
             segmap, parent = detections.astype(np.int32), np.arange(ndet + 1, dtype=np.int32)
             failed = np.arange(1, ndet + 1)
-        params.update(nsigma=thr, min_snr=float(min_snr), kernel_fwhm=float(kernel_fwhm),
-                      prominence=prominence,
-                      contrast=contrast, max_saddle_ratio=max_saddle_ratio)
+        params.update(
+            nsigma=thr,
+            min_snr=float(min_snr),
+            kernel_fwhm=float(kernel_fwhm),
+            prominence=prominence,
+            contrast=contrast,
+            max_saddle_ratio=max_saddle_ratio,
+        )
         n = int(segmap.max(initial=0))
     flags = np.zeros(n + 1, np.int64)
     if n:
@@ -232,7 +249,8 @@ def segment(
         ``"saddle"`` (default): Gaussian matched filter of the PSF's FWHM, threshold at
         ``nsigma`` (default 2.0) in smoothed S/N, connected regions of ``npixels`` (5)
         or more whose isophotal S/N, sum(f) / sqrt(sum(rms**2)), is at least
-        ``min_snr`` (6: about one false detection per 10^6 pixels of pure noise), watershed from the smoothed image's local maxima, and merging of
+        ``min_snr`` (6: about one false detection per 10^6 pixels of pure noise),
+        watershed from the smoothed image's local maxima, and merging of
         basins across saddles that are not significant (see
         :func:`~morphoscope.segment.deblend.deblend_saddle`: ``prominence`` 3,
         ``contrast`` 0.005, ``max_saddle_ratio`` 0.8).

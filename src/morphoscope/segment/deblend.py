@@ -30,7 +30,7 @@ _OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 def local_maxima_markers(smoothed: np.ndarray, footprint: np.ndarray) -> tuple[np.ndarray, int]:
     """Label the local maxima (3x3, plateaus as one marker) of ``smoothed`` inside ``footprint``."""
-    peaks = (ndimage.maximum_filter(smoothed, size=3, mode="constant", cval=-np.inf) == smoothed)
+    peaks = ndimage.maximum_filter(smoothed, size=3, mode="constant", cval=-np.inf) == smoothed
     peaks &= footprint
     markers, n = ndimage.label(peaks, structure=np.ones((3, 3), bool))
     return markers.astype(np.int32), n

@@ -35,9 +35,7 @@ def psf_fwhm(psf: np.ndarray) -> float:
     return float(2.0 * np.sqrt(area / np.pi))
 
 
-def smooth(
-    image: np.ndarray, rms: np.ndarray, fwhm: float
-) -> tuple[np.ndarray, np.ndarray]:
+def smooth(image: np.ndarray, rms: np.ndarray, fwhm: float) -> tuple[np.ndarray, np.ndarray]:
     """Smooth with a unit-sum Gaussian of ``fwhm`` pixels and return the smoothed S/N.
 
     The Gaussian approximates the PSF, the filter matched to faint compact sources.

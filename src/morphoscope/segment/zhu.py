@@ -53,7 +53,8 @@ def segment_zhu(
     --------
     >>> import numpy as np
     >>> y, x = np.mgrid[:64, :64]
-    >>> img = np.exp(-((x - 20) ** 2 + (y - 32) ** 2) / 30) + np.exp(-((x - 44) ** 2 + (y - 32) ** 2) / 30)
+    >>> blob = lambda x0: np.exp(-((x - x0) ** 2 + (y - 32) ** 2) / 30)
+    >>> img = blob(20) + blob(44)
     >>> int(segment_zhu(img, np.full(img.shape, 0.01)).max())
     2
     """
