@@ -7,8 +7,9 @@ component tree is built: when two components meet at saddle ``s``, the one with 
 lower peak survives as a separate source only if
 
 * its prominence ``peak - s`` exceeds ``prominence`` times the smoothed noise at its peak, and
-* its flux (sum of positive smoothed flux over its pixels) is at least ``contrast`` times the
-  flux of the whole detection (SExtractor's ``DEBLEND_MINCONT``), and
+* its flux above the saddle level, sum(max(f - s, 0)) over its pixels, is at least ``contrast``
+  times the flux of the whole detection (SExtractor's ``DEBLEND_MINCONT``, with its definition
+  of a branch's flux: a knot on a galaxy's disk counts only its excess over the disk), and
 * its saddle is at most ``max_saddle_ratio`` of its own peak (the dip between the two must be real
   relative to the peak, not only relative to the noise; this keeps bright knots on a galaxy's
   disk from being split off).
@@ -90,7 +91,7 @@ def deblend_saddle(
     prominence : float
         Minimum ``peak - saddle`` in units of the smoothed noise at the peak.
     contrast : float
-        Minimum flux of a child relative to its whole detection.
+        Minimum flux of a child above its saddle, relative to its whole detection.
     max_saddle_ratio : float
         Maximum ``saddle / peak`` of the child.
 
@@ -128,6 +129,25 @@ def deblend_saddle(
     parent_of_basin[flat_b] = detections.ravel()
     parent_flux = np.bincount(parent_of_basin[1:], weights=flux[1:])
 
+    # Pixel values of every basin, sorted, for the flux above a saddle level.
+    pix = np.flatnonzero(flat_b)
+    pb = flat_b[pix].astype(np.int64)
+    pv = smoothed.ravel()[pix]
+    order_pix = np.lexsort((pv, pb))
+    pv = pv[order_pix]
+    cum = np.concatenate([[0.0], np.cumsum(pv)])
+    count = np.bincount(pb, minlength=nb + 1)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    members: dict[int, list[int]] = {}
+
+    def flux_above(comp: int, level: float) -> float:
+        total = 0.0
+        for k in members.get(comp, (comp,)):
+            lo, hi = start[k], start[k] + count[k]
+            i = lo + int(np.searchsorted(pv[lo:hi], level, side="right"))
+            total += (cum[hi] - cum[i]) - level * (hi - i)
+        return total
+
     a, b, saddle = _border_saddles(basins, smoothed, nb)
     order = np.argsort(-saddle, kind="stable")
     root = np.arange(nb + 1)
@@ -147,13 +167,14 @@ def deblend_saddle(
         total = parent_flux[parent_of_basin[low]]
         significant = (
             (peak[low] - s) >= prominence * noise[low]
-            and flux[low] >= contrast * total
             and s <= max_saddle_ratio * peak[low]
+            and flux_above(low, s) >= contrast * total
         )
         if significant:
             continue
         root[low] = high
         flux[high] += flux[low]
+        members.setdefault(high, [high]).extend(members.pop(low, [low]))
     roots = np.array([find(i) for i in range(nb + 1)])
     uniq, inverse = np.unique(roots[1:], return_inverse=True)
     lut = np.zeros(nb + 1, np.int32)
