@@ -101,7 +101,7 @@ def segment_image(
     background="auto",
     nsigma: float | None = None,
     npixels: int = 5,
-    min_snr: float = 6.0,
+    min_snr: float = 8.0,
     kernel_fwhm: float | None = None,
     prominence: float = 3.0,
     contrast: float = 0.005,
@@ -164,7 +164,7 @@ def segment_image(
             parent[0] = 0
         params.update(nsigma=thr, min_distance=int(min_distance))
     else:
-        thr = 2.0 if nsigma is None else float(nsigma)
+        thr = 3.0 if nsigma is None else float(nsigma)
         if kernel_fwhm is None:
             kernel_fwhm = psf_fwhm(psf_img) if psf_img is not None else 2.5
             if not np.isfinite(kernel_fwhm) or kernel_fwhm <= 0:
@@ -247,9 +247,9 @@ def segment(
         True = ignore this pixel.
     method : {"saddle", "zhu"}
         ``"saddle"`` (default): Gaussian matched filter of the PSF's FWHM, threshold at
-        ``nsigma`` (default 2.0) in smoothed S/N, connected regions of ``npixels`` (5)
+        ``nsigma`` (default 3.0) in smoothed S/N, connected regions of ``npixels`` (5)
         or more whose isophotal S/N, sum(f) / sqrt(sum(rms**2)), is at least
-        ``min_snr`` (6: about one false detection per 10^6 pixels of pure noise),
+        ``min_snr`` (8: well under one false detection per 10^6 pixels of pure noise),
         watershed from the smoothed image's local maxima, and merging of
         basins across saddles that are not significant (see
         :func:`~morphoscope.segment.deblend.deblend_saddle`: ``prominence`` 3,
