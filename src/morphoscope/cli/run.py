@@ -62,6 +62,15 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=handle)
 
 
+def _band_name(path: str) -> str:
+    """``"dir/f200w_drz.fits.gz[SCI]"`` -> ``"f200w_drz"``."""
+    name = Path(path.split("[")[0]).name
+    for suffix in (".gz", ".fz", ".bz2", ".fits", ".fit", ".fts"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or "image"
+
+
 def _number_or_path(text: str | None):
     if text is None:
         return None
