@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from astropy.stats import SigmaClip
 from astropy.utils.exceptions import AstropyUserWarning
-from scipy import ndimage
+from scipy import interpolate, ndimage
 
 from ..exceptions import ParameterError
 
@@ -52,7 +52,8 @@ def estimate_background(
 
     Notes
     -----
-    Time and memory are linear in the number of pixels.
+    Time and memory are linear in the number of pixels. The box values are interpolated
+    with a bicubic spline (photutils' convention for where the boxes sit).
 
     Examples
     --------
@@ -87,18 +88,53 @@ def estimate_background(
 
     try:
         first = _run(bad)
+        bkg1 = _interpolate(first.background_mesh, image.shape, box)
+        rms1 = _interpolate(first.background_rms_mesh, image.shape, box)
     except ValueError:
         # Too few unmasked pixels per box: fall back to a global sigma-clipped estimate.
         return _global(image, bad)
-    sources = (image - first.background) > source_nsigma * first.background_rms
+    sources = (image - bkg1) > source_nsigma * rms1
     sources = ndimage.binary_opening(sources, iterations=1)
     if dilate > 0:
         sources = ndimage.binary_dilation(sources, iterations=int(dilate))
     try:
         second = _run(bad | sources)
+        return (
+            _interpolate(second.background_mesh, image.shape, box),
+            _interpolate(second.background_rms_mesh, image.shape, box),
+        )
     except ValueError:
-        second = first
-    return np.asarray(second.background, float), np.asarray(second.background_rms, float)
+        return bkg1, rms1
+
+
+def _interpolate(mesh, shape: tuple[int, int], box: int) -> np.ndarray:
+    """Bicubic spline through the box values, placed at the box centres.
+
+    The same convention as photutils' ``BkgZoomInterpolator`` (box ``i`` centred on pixel
+    ``(i + 0.5) * box - 0.5``, output clipped to the range of the box values), evaluated with a
+    separable tensor-product spline, several times faster than ``scipy.ndimage.zoom``.
+    """
+    mesh = np.asarray(getattr(mesh, "value", mesh), float)
+    if not np.all(np.isfinite(mesh)):
+        raise ValueError("the background mesh has undefined boxes")
+    lo, hi = float(mesh.min()), float(mesh.max())
+    if hi == lo:
+        return np.full(shape, lo)
+    ny, nx = mesh.shape
+    yc = (np.arange(ny) + 0.5) * box - 0.5
+    xc = (np.arange(nx) + 0.5) * box - 0.5
+    if ny == 1 or nx == 1:
+        # One row or column of boxes: linear interpolation along the other axis.
+        if ny == 1 and nx == 1:
+            return np.full(shape, lo)
+        if ny == 1:
+            row = np.interp(np.arange(shape[1]), xc, mesh[0])
+            return np.broadcast_to(row, shape).copy()
+        col = np.interp(np.arange(shape[0]), yc, mesh[:, 0])
+        return np.broadcast_to(col[:, None], shape).copy()
+    spline = interpolate.RectBivariateSpline(yc, xc, mesh, kx=min(3, ny - 1), ky=min(3, nx - 1))
+    out = spline(np.arange(shape[0]), np.arange(shape[1]))
+    return np.clip(out, lo, hi)
 
 
 def _global(image: np.ndarray, bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

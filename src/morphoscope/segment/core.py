@@ -79,10 +79,12 @@ def _drop_faint(
     """Remove detections whose isophotal S/N, sum(f) / sqrt(sum(rms**2)), is below ``min_snr``."""
     if n == 0 or min_snr <= 0:
         return detections, n
-    flat = detections.ravel()
-    var = np.where(np.isfinite(rms), rms, 0.0).ravel() ** 2
-    flux = np.bincount(flat, weights=image.ravel(), minlength=n + 1)
-    noise = np.sqrt(np.bincount(flat, weights=var, minlength=n + 1))
+    pix = np.flatnonzero(detections)
+    lab = detections.ravel()[pix]
+    r = rms.ravel()[pix]
+    var = np.where(np.isfinite(r), r, 0.0) ** 2
+    flux = np.bincount(lab, weights=image.ravel()[pix], minlength=n + 1)
+    noise = np.sqrt(np.bincount(lab, weights=var, minlength=n + 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         keep = flux / noise >= min_snr
     keep[0] = False
