@@ -166,7 +166,7 @@ def segment_image(
             parent[0] = 0
         params.update(nsigma=thr, min_distance=int(min_distance))
     else:
-        thr = 3.0 if nsigma is None else float(nsigma)
+        thr = 3.5 if nsigma is None else float(nsigma)
         if kernel_fwhm is None:
             kernel_fwhm = psf_fwhm(psf_img) if psf_img is not None else 2.5
             if not np.isfinite(kernel_fwhm) or kernel_fwhm <= 0:
@@ -249,7 +249,7 @@ def segment(
         True = ignore this pixel.
     method : {"saddle", "zhu"}
         ``"saddle"`` (default): Gaussian matched filter of the PSF's FWHM, threshold at
-        ``nsigma`` (default 3.0) in smoothed S/N, connected regions of ``npixels`` (5)
+        ``nsigma`` (default 3.5) in smoothed S/N, connected regions of ``npixels`` (5)
         or more whose isophotal S/N, sum(f) / sqrt(sum(rms**2)), is at least
         ``min_snr`` (8: well under one false detection per 10^6 pixels of pure noise),
         watershed from the smoothed image's local maxima, and merging of
