@@ -133,7 +133,10 @@ def read_fits_array(
     except InputError:
         raise
     except (OSError, TypeError, ValueError, IndexError, EOFError) as exc:
-        raise InputError(label, f"not a readable FITS file ({exc})") from None
+        text = str(exc)
+        if any(word in text for word in ("reshape", "buffer", "truncated", "EOF")):
+            raise InputError(label, f"truncated or corrupted FITS file ({text})") from None
+        raise InputError(label, f"not a readable FITS file ({text})") from None
     return data, header, name
 
 
