@@ -10,7 +10,11 @@ __all__ = ["StageProgress"]
 
 
 class StageProgress:
-    """A progress bar over named pipeline stages; call it with each stage's name."""
+    """A progress bar over named pipeline stages; call it with each stage's name.
+
+    The bar is drawn on a terminal only (standard error must be a TTY), so that logs and
+    pipes get the final summary without carriage-return noise; ``disable=True`` hides it.
+    """
 
     def __init__(self, stages: list[str], *, disable: bool = False) -> None:
         self.stages = list(stages)
@@ -19,7 +23,7 @@ class StageProgress:
             desc="morphoscope",
             unit="stage",
             file=sys.stderr,
-            disable=disable,
+            disable=True if disable else None,
             bar_format="{desc:<28} {bar:20} {n_fmt}/{total_fmt} [{elapsed}]",
         )
         self._seen: set[str] = set()
