@@ -47,3 +47,16 @@ def test_segment_positions_flux_weighted():
     assert labels.tolist() == [1] and (x[0], y[0]) == (4.0, 4.0)
     _, xg, yg = segment_positions(seg)
     assert (xg[0], yg[0]) == (3.0, 3.0)
+
+
+def test_either_centroid_matches_a_clumpy_galaxy_by_its_centre_of_light():
+    # One segment: a bright knot at x=20 and diffuse light to its right; centre of light x=26.7.
+    img = np.zeros((40, 60))
+    img[18:23, 18:23] = 10.0
+    img[15:26, 24:45] = 1.0
+    seg = (img > 0).astype(int)
+    truth = Table({"x": [26.5], "y": [20.0], "r_e": [3.0], "snr": [100.0]})
+    window = detection_metrics(seg, truth, image=img, centroid="window")
+    either = detection_metrics(seg, truth, image=img, centroid="either")
+    assert window["completeness"] == 0.0  # the windowed centroid sits on the knot
+    assert either["completeness"] == 1.0 and either["n_spurious"] == 0

@@ -138,6 +138,7 @@ def run_demo(
             truth_segmap=scene.segmap,
             snr_column=snr_col,
             snr_min=snr_min,
+            centroid="either",
         ),
     }
     if compare_zhu:
@@ -152,6 +153,7 @@ def run_demo(
             truth_segmap=scene.segmap,
             snr_column=snr_col,
             snr_min=snr_min,
+            centroid="either",
         )
     accuracy = measurement_accuracy(result.catalog, truth, det)
     s = scores["saddle"]
