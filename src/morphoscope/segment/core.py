@@ -106,7 +106,7 @@ def segment_image(
     min_snr: float = 8.0,
     kernel_fwhm: float | None = None,
     prominence: float = 3.0,
-    contrast: float = 0.005,
+    contrast: float = 0.001,
     max_saddle_ratio: float = 0.8,
     min_distance: int = 5,
     box_size: int = 64,
@@ -255,7 +255,7 @@ def segment(
         watershed from the smoothed image's local maxima, and merging of
         basins across saddles that are not significant (see
         :func:`~morphoscope.segment.deblend.deblend_saddle`: ``prominence`` 3,
-        ``contrast`` 0.005, ``max_saddle_ratio`` 0.8).
+        ``contrast`` 0.001, ``max_saddle_ratio`` 0.8).
         ``"zhu"``: the reference recipe (threshold 3 x rms, distance transform, local
         maxima with a 3x3 footprint and ``min_distance`` 5, watershed of the negative
         distance), see :func:`~morphoscope.segment.zhu.segment_zhu`.

@@ -75,7 +75,7 @@ def deblend_saddle(
     detections: np.ndarray,
     *,
     prominence: float = 3.0,
-    contrast: float = 0.005,
+    contrast: float = 0.001,
     max_saddle_ratio: float = 0.8,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split detections into sources at significant saddles of the smoothed image.
