@@ -82,7 +82,7 @@ def main(argv=None) -> None:
             "gini",
         ]
     )
-    pr50 = pc.fluxfrac_radius(0.5)
+    pr50 = pc.flux_radius(0.5)
     t_phot = time.perf_counter() - t0
 
     print("\ntime (all sources)")
@@ -98,7 +98,11 @@ def main(argv=None) -> None:
     print(_row("flux", ours["flux"], ptab["segment_flux"], relative=True))
     print(_row("ellipticity", ours["ellipticity_centroid"], np.asarray(ptab["ellipticity"])))
     print(_row("gini", ours["gini"], ptab["gini"]))
-    print(_row("r50 vs fluxfrac(0.5)", ours["r50"], np.asarray(pr50.value), relative=True))
+    print(_row("r50 vs flux_radius", ours["r50"], np.asarray(pr50.value), relative=True))
+    print(
+        "  (photutils flux_radius is relative to the Kron flux in circular apertures;\n"
+        "   r50 to the segment's own positive flux: another definition, for scale only)"
+    )
 
     if args.statmorph > 0:
         try:
