@@ -173,7 +173,6 @@ def deblend_saddle(
         if significant:
             continue
         root[low] = high
-        flux[high] += flux[low]
         members.setdefault(high, [high]).extend(members.pop(low, [low]))
     roots = np.array([find(i) for i in range(nb + 1)])
     uniq, inverse = np.unique(roots[1:], return_inverse=True)
