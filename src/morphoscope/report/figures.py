@@ -932,7 +932,10 @@ def flux_recovery_figure(
     ratio = np.median(y[ok] / x[ok])
     ax.set_xlabel(f"true {tcol}", fontsize=8)
     ax.set_ylabel(f"measured {ccol}", fontsize=8)
-    ax.set_title(f"flux recovery ({int(ok.sum())} matched; median ratio {ratio:.3f})", fontsize=9)
+    ax.set_title(
+        f"isophotal flux recovery ({int(ok.sum())} matched, all S/N; median ratio {ratio:.3f})",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, loc="upper left")
     ax.tick_params(labelsize=7)
     return fig
