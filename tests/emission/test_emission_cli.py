@@ -9,20 +9,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from helpers import halo_galaxy as galaxy
 
 from morphoscope.cli import emission as cli_emission
 from morphoscope.emission import candidate_figure, inspection_page, search
 from morphoscope.exceptions import InputError
-
-
-def galaxy(shape=(64, 64), x0=32.0, y0=32.0, amp=40.0, sigma=2.0, halo=0.0, halo_scale=5.0):
-    """Gaussian core plus an optional circular exponential halo (noise-free)."""
-    y, x = np.mgrid[: shape[0], : shape[1]]
-    r2 = (x - x0) ** 2 + (y - y0) ** 2
-    img = amp * np.exp(-r2 / (2 * sigma**2))
-    if halo:
-        img = img + halo * np.exp(-np.sqrt(r2) / halo_scale)
-    return img
 
 
 def _run(argv):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table
+from helpers import halo_galaxy as galaxy
 
 from morphoscope.emission import match_psfs, search
 from morphoscope.exceptions import InputError, ParameterError
@@ -15,16 +16,6 @@ REQUIRED = [
     "R_reference", "q_medium", "q_reference", "S_excess", "d_H", "gini_medium",
     "asymmetry_medium", "candidate", "reason",
 ]  # fmt: skip
-
-
-def galaxy(shape=(64, 64), x0=32.0, y0=32.0, amp=40.0, sigma=2.0, halo=0.0, halo_scale=5.0):
-    """Gaussian core plus an optional circular exponential halo (noise-free)."""
-    y, x = np.mgrid[: shape[0], : shape[1]]
-    r2 = (x - x0) ** 2 + (y - y0) ** 2
-    img = amp * np.exp(-r2 / (2 * sigma**2))
-    if halo:
-        img = img + halo * np.exp(-np.sqrt(r2) / halo_scale)
-    return img
 
 
 def _pair(seed, halo):

@@ -673,6 +673,21 @@ def _plot_figure(figsize=(4.6, 3.6), dpi: float = 100.0) -> tuple[Figure, object
     return fig, fig.add_subplot(1, 1, 1)
 
 
+def _scatter_flagged(ax, x: np.ndarray, y: np.ndarray, ok: np.ndarray, bad: np.ndarray) -> None:
+    """Unflagged sources as filled dots, flagged ones as open grey circles."""
+    ax.scatter(x[ok & ~bad], y[ok & ~bad], s=9, color="#1f77b4", alpha=0.8, label="unflagged")
+    if (ok & bad).any():
+        ax.scatter(
+            x[ok & bad],
+            y[ok & bad],
+            s=11,
+            facecolors="none",
+            edgecolors="0.5",
+            linewidths=0.7,
+            label="flagged",
+        )
+
+
 def _flagged(catalog, n: int) -> np.ndarray:
     flag = catalog_column(catalog, "flag")
     if flag is None:
@@ -697,17 +712,7 @@ def size_flux_figure(catalog, *, size_column: str | None = None) -> Figure:
         return fig
     ok = np.isfinite(flux) & np.isfinite(size) & (flux > 0) & (size > 0)
     bad = _flagged(catalog, flux.size)
-    ax.scatter(flux[ok & ~bad], size[ok & ~bad], s=9, color="#1f77b4", alpha=0.8, label="unflagged")
-    if (ok & bad).any():
-        ax.scatter(
-            flux[ok & bad],
-            size[ok & bad],
-            s=11,
-            facecolors="none",
-            edgecolors="0.5",
-            linewidths=0.7,
-            label="flagged",
-        )
+    _scatter_flagged(ax, flux, size, ok, bad)
     if ok.any():
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -765,17 +770,7 @@ def gini_m20_figure(catalog) -> Figure:
         return fig
     ok = np.isfinite(gini) & np.isfinite(m20)
     bad = _flagged(catalog, gini.size)
-    ax.scatter(m20[ok & ~bad], gini[ok & ~bad], s=9, color="#1f77b4", alpha=0.8, label="unflagged")
-    if (ok & bad).any():
-        ax.scatter(
-            m20[ok & bad],
-            gini[ok & bad],
-            s=11,
-            facecolors="none",
-            edgecolors="0.5",
-            linewidths=0.7,
-            label="flagged",
-        )
+    _scatter_flagged(ax, m20, gini, ok, bad)
     x = np.linspace(-3.0, 0.0, 50)
     ax.plot(x, -0.14 * x + 0.33, color="k", lw=0.8, ls="--", label="merger line")
     xs = x[x <= -1.68]
