@@ -19,7 +19,7 @@ from .zhu import segment_zhu
 
 __all__ = ["METHODS", "SegmentationResult", "segment", "segment_image"]
 
-METHODS = ("saddle", "zhu")
+METHODS = ("saddle", "zhu", "sam")
 
 
 @dataclass
@@ -99,7 +99,7 @@ def segment_image(
     rms=None,
     psf=None,
     mask=None,
-    method: Literal["saddle", "zhu"] = "saddle",
+    method: Literal["saddle", "zhu", "sam"] = "saddle",
     background="auto",
     nsigma: float | None = None,
     npixels: int = 5,
@@ -110,6 +110,8 @@ def segment_image(
     max_saddle_ratio: float = 0.8,
     min_distance: int = 5,
     box_size: int = 64,
+    checkpoint=None,
+    sam_options: dict | None = None,
 ) -> SegmentationResult:
     """Detect and de-blend sources; return the segmentation map and its by-products.
 
@@ -155,7 +157,15 @@ def segment_image(
     psf_img = as_psf(psf, "psf") if psf is not None else None
     params: dict = {"method": method, "npixels": int(npixels)}
 
-    if method == "zhu":
+    if method == "sam":
+        from .sam import segment_sam
+
+        segmap, parent, sam_params = segment_sam(
+            sub, rms_map, bad=bad, psf=psf_img, checkpoint=checkpoint, **(sam_options or {})
+        )
+        n = int(segmap.max(initial=0))
+        params.update(sam_params)
+    elif method == "zhu":
         thr = 3.0 if nsigma is None else float(nsigma)
         segmap = segment_zhu(sub, rms_map, nsigma=thr, min_distance=int(min_distance), bad=bad)
         parent_map, _ = ndimage.label(segmap > 0, structure=np.ones((3, 3), bool))
@@ -231,7 +241,7 @@ def segment(
     rms=None,
     psf=None,
     mask=None,
-    method: Literal["saddle", "zhu"] = "saddle",
+    method: Literal["saddle", "zhu", "sam"] = "saddle",
     **options,
 ) -> np.ndarray:
     """Detect and de-blend sources; return an integer segmentation map (0 = background).

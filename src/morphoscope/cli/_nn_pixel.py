@@ -1,0 +1,9 @@
+"""Actions of ``morphoscope nn`` for the pixel network."""
+
+from __future__ import annotations
+
+__all__ = ["add_actions"]
+
+
+def add_actions(sub) -> None:
+    """Register this network's actions on the ``morphoscope nn`` sub-parsers."""

@@ -1,0 +1,1 @@
+"""PixelClassifier: per-pixel morphological classes from a U-Net."""

@@ -1,0 +1,1 @@
+"""SersicNet: Sérsic parameters with uncertainties from a cutout (encoder-decoder)."""
