@@ -9,7 +9,7 @@ returns the background, rms and per-source flags as well. Methods: ``"saddle"``
 from .background import estimate_background
 from .core import METHODS, SegmentationResult, segment, segment_image
 from .deblend import deblend_saddle
-from .detect import detect, psf_fwhm, smooth
+from .detect import detect, detect_sources, psf_fwhm, smooth, smooth_image
 from .zhu import segment_zhu
 
 __all__ = [
@@ -17,10 +17,12 @@ __all__ = [
     "SegmentationResult",
     "deblend_saddle",
     "detect",
+    "detect_sources",
     "estimate_background",
     "psf_fwhm",
     "segment",
     "segment_image",
     "segment_zhu",
     "smooth",
+    "smooth_image",
 ]

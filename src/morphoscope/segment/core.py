@@ -14,7 +14,7 @@ from ..flags import Flag
 from ..io.validate import as_image, as_mask, as_psf, as_rms
 from .background import estimate_background
 from .deblend import deblend_saddle
-from .detect import detect, psf_fwhm, smooth
+from .detect import detect_sources, psf_fwhm
 from .zhu import segment_zhu
 
 __all__ = ["METHODS", "SegmentationResult", "segment", "segment_image"]
@@ -73,26 +73,6 @@ def _check_positive(name: str, value, integer: bool = False) -> None:
         raise ParameterError(name, value, "a positive integer" if integer else "a positive number")
 
 
-def _drop_faint(
-    detections: np.ndarray, n: int, image: np.ndarray, rms: np.ndarray, min_snr: float
-) -> tuple[np.ndarray, int]:
-    """Remove detections whose isophotal S/N, sum(f) / sqrt(sum(rms**2)), is below ``min_snr``."""
-    if n == 0 or min_snr <= 0:
-        return detections, n
-    pix = np.flatnonzero(detections)
-    lab = detections.ravel()[pix]
-    r = rms.ravel()[pix]
-    var = np.where(np.isfinite(r), r, 0.0) ** 2
-    flux = np.bincount(lab, weights=image.ravel()[pix], minlength=n + 1)
-    noise = np.sqrt(np.bincount(lab, weights=var, minlength=n + 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        keep = flux / noise >= min_snr
-    keep[0] = False
-    remap = np.zeros(n + 1, np.int32)
-    remap[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return remap[detections], int(keep.sum())
-
-
 def segment_image(
     image,
     *,
@@ -119,8 +99,9 @@ def segment_image(
     """
     if method not in METHODS:
         raise ParameterError("method", method, f"one of {', '.join(map(repr, METHODS))}")
-    data, bad = as_image(image, "image")
-    bad |= as_mask(mask, data.shape, "mask") if mask is not None else False
+    data, bad = as_image(image, "image", dtype=np.float32)
+    if mask is not None:
+        bad |= as_mask(mask, data.shape, "mask")
     _check_positive("npixels", npixels, integer=True)
     _check_positive("box_size", box_size, integer=True)
     for name, value in (
@@ -135,24 +116,33 @@ def segment_image(
     if isinstance(background, str):
         if background != "auto":
             raise ParameterError("background", background, "'auto', None, a number or an array")
-        bkg, bkg_rms = estimate_background(data, mask=bad, box_size=int(box_size))
+        bkg, bkg_rms = estimate_background(
+            data, mask=bad, box_size=int(box_size), rms=rms is None
+        )
     elif background is None:
         bkg, bkg_rms = None, None
     else:
-        bkg = np.broadcast_to(np.asarray(background, float), data.shape)
+        bkg = np.broadcast_to(np.asarray(background, np.float32), data.shape)
         bkg_rms = None
-    sub = data - bkg if bkg is not None else data.copy()
+    if bkg is not None:
+        sub = np.subtract(data, bkg, dtype=np.float32)
+    else:
+        sub = data  # already a private copy
     if rms is None:
         if bkg_rms is None:
             _, bkg_rms = estimate_background(sub, mask=bad, box_size=int(box_size))
-        rms_map = np.asarray(bkg_rms, float).copy()
+        rms_map = np.array(bkg_rms, np.float32)
         rbad = ~(np.isfinite(rms_map) & (rms_map > 0))
         rms_map[rbad] = np.inf
     else:
-        rms_map, rbad = as_rms(rms, data.shape, "rms")
-    bad |= rbad
-    sub[bad] = 0.0
-    background_map = np.zeros(data.shape) if bkg is None else np.array(bkg, float)
+        rms_map, rbad = as_rms(rms, data.shape, "rms", dtype=np.float32)
+    if rbad.any():
+        bad |= rbad
+    if bad.any():
+        sub[bad] = 0.0
+    background_map = (
+        np.zeros(data.shape, np.float32) if bkg is None else np.asarray(bkg, np.float32)
+    )
 
     psf_img = as_psf(psf, "psf") if psf is not None else None
     params: dict = {"method": method, "npixels": int(npixels)}
@@ -182,9 +172,15 @@ def segment_image(
             if not np.isfinite(kernel_fwhm) or kernel_fwhm <= 0:
                 kernel_fwhm = 2.5
         _check_positive("kernel_fwhm", kernel_fwhm)
-        smoothed, snr = smooth(sub, rms_map, float(kernel_fwhm))
-        detections, ndet = detect(snr, nsigma=thr, npixels=int(npixels), bad=bad)
-        detections, ndet = _drop_faint(detections, ndet, sub, rms_map, float(min_snr))
+        smoothed, snr, detections, ndet = detect_sources(
+            sub,
+            rms_map,
+            fwhm=float(kernel_fwhm),
+            nsigma=thr,
+            npixels=int(npixels),
+            min_snr=float(min_snr),
+            bad=bad,
+        )
         try:
             segmap, parent = deblend_saddle(
                 smoothed,
@@ -193,6 +189,7 @@ def segment_image(
                 prominence=prominence,
                 contrast=contrast,
                 max_saddle_ratio=max_saddle_ratio,
+                threshold=thr,
             )
             failed = np.zeros(0, int)
         except Exception as exc:  # pragma: no cover - defensive: keep parents, flag them
@@ -217,9 +214,10 @@ def segment_image(
         if method == "saddle" and failed.size:
             flags[failed] |= int(Flag.DEBLEND_FAILED)
         # Sources touching bad pixels or the image border.
-        near_bad = ndimage.binary_dilation(bad, structure=np.ones((3, 3), bool))
-        touched = np.unique(segmap[near_bad & (segmap > 0)])
-        flags[touched] |= int(Flag.MASKED_PIXELS)
+        if bad.any():
+            near_bad = ndimage.maximum_filter(bad.view(np.uint8), size=3).view(bool)
+            touched = np.unique(segmap[near_bad & (segmap > 0)])
+            flags[touched[touched > 0]] |= int(Flag.MASKED_PIXELS)
         edge = np.unique(np.concatenate([segmap[0], segmap[-1], segmap[:, 0], segmap[:, -1]]))
         flags[edge[edge > 0]] |= int(Flag.EDGE)
     return SegmentationResult(
