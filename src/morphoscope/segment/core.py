@@ -88,6 +88,8 @@ def segment_image(
     prominence: float = 3.0,
     contrast: float = 0.001,
     max_saddle_ratio: float = 0.8,
+    knot_fraction: float = 0.05,
+    min_knots: int = 3,
     min_distance: int = 5,
     box_size: int = 64,
     checkpoint=None,
@@ -190,6 +192,8 @@ def segment_image(
                 contrast=contrast,
                 max_saddle_ratio=max_saddle_ratio,
                 threshold=thr,
+                knot_fraction=float(knot_fraction),
+                min_knots=int(min_knots),
             )
             failed = np.zeros(0, int)
         except Exception as exc:  # pragma: no cover - defensive: keep parents, flag them
@@ -205,6 +209,8 @@ def segment_image(
             prominence=prominence,
             contrast=contrast,
             max_saddle_ratio=max_saddle_ratio,
+            knot_fraction=float(knot_fraction),
+            min_knots=int(min_knots),
         )
         n = int(segmap.max(initial=0))
     flags = np.zeros(n + 1, np.int64)

@@ -123,6 +123,8 @@ def deblend_saddle(
     contrast: float = 0.001,
     max_saddle_ratio: float = 0.8,
     threshold: float | None = None,
+    knot_fraction: float = 0.05,
+    min_knots: int = 3,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split detections into sources at significant saddles of the smoothed image.
 
@@ -144,6 +146,10 @@ def deblend_saddle(
         The detection threshold in ``snr`` units. Local maxima lower than
         ``threshold + prominence`` cannot pass the prominence test and are not used as
         watershed markers, which saves most of the watershed's work.
+    knot_fraction, min_knots : float, int
+        Clumpy galaxies: when ``min_knots`` or more children would split from one component
+        and each holds less than ``knot_fraction`` of its flux, they are star-forming knots
+        of that galaxy and stay part of it (``min_knots=0`` turns this off).
 
     Returns
     -------
@@ -177,6 +183,8 @@ def deblend_saddle(
         contrast=contrast,
         max_saddle_ratio=max_saddle_ratio,
         threshold=-np.inf if threshold is None else float(threshold),
+        knot_fraction=knot_fraction,
+        min_knots=min_knots,
     )
     # Number the labels in raster order of their peaks in the image.
     rank = np.argsort(pidx.ravel()[peak_pix], kind="stable")
@@ -190,7 +198,16 @@ def deblend_saddle(
 
 
 def _deblend_packed(
-    smoothed, snr, detections, *, prominence, contrast, max_saddle_ratio, threshold
+    smoothed,
+    snr,
+    detections,
+    *,
+    prominence,
+    contrast,
+    max_saddle_ratio,
+    threshold,
+    knot_fraction=0.05,
+    min_knots=3,
 ):
     """De-blend on the packed canvas; return the labels, parents and peak pixel of each label."""
     footprint = detections > 0
@@ -270,6 +287,7 @@ def _deblend_packed(
     a, b, saddle = _border_saddles(basins, smoothed, nb)
     order = np.argsort(-saddle, kind="stable")
     root = np.arange(nb + 1)
+    kept: list[tuple[int, int, float]] = []
 
     def find(i: int) -> int:
         while root[i] != i:
@@ -284,15 +302,42 @@ def _deblend_packed(
         s = saddle[e]
         low, high = (ra, rb) if peak[ra] < peak[rb] else (rb, ra)
         total = parent_flux[parent_of_basin[low]]
-        significant = (
-            (peak[low] - s) >= prominence * noise[low]
-            and s <= max_saddle_ratio * peak[low]
-            and flux_above(low, s) >= contrast * total
-        )
-        if significant:
-            continue
+        if (peak[low] - s) >= prominence * noise[low] and s <= max_saddle_ratio * peak[low]:
+            excess = flux_above(low, s)
+            if excess >= contrast * total:
+                kept.append((low, high, excess))
+                continue
         root[low] = high
         members.setdefault(high, [high]).extend(members.pop(low, [low]))
+    if kept and min_knots > 0:
+        # Knots: when a galaxy would shed ``min_knots`` or more pieces (directly, or through
+        # pieces split from its pieces) whose flux above their saddle is each less than
+        # ``knot_fraction`` of the galaxy's flux, it is one clumpy galaxy (star-forming knots
+        # on a disk), not a group: the small pieces rejoin it.
+        comp_flux = np.zeros(nb + 1)
+        np.add.at(comp_flux, [find(i) for i in range(1, nb + 1)], flux[1:])
+        up, excess_of = {}, {}
+        for low, high, excess in kept:  # in order of decreasing saddle: the first counts
+            c = find(low)
+            if c not in up:
+                up[c] = find(high)
+                excess_of[c] = excess
+
+        def top(c: int) -> int:
+            seen = 0
+            while c in up and seen <= len(up):
+                c, seen = up[c], seen + 1
+            return c
+
+        small: dict[int, list[int]] = {}
+        for c in up:
+            t = top(c)
+            if excess_of[c] < knot_fraction * comp_flux[t]:
+                small.setdefault(t, []).append(c)
+        for t, kids in small.items():
+            if len(kids) >= min_knots:
+                for c in kids:
+                    root[c] = t
     roots = np.array([find(i) for i in range(nb + 1)])
     uniq, inverse = np.unique(roots[1:], return_inverse=True)
     lut = np.zeros(nb + 1, np.int32)
