@@ -342,7 +342,8 @@ def test_inspection_page_keyboard_export_and_training(field, browser, artifacts,
     model_path = tmp_path / "model.zip"
     argv = [
         "classify", "train", str(files["cat"]), "--labels", str(csv_path),
-        "--features", "area", "r50", "concentration", "--cv", "3", "--out", str(model_path),
+        "--features", "area", "r50", "concentration", "--model", "logreg", "--cv", "3",
+        "--out", str(model_path),
     ]  # fmt: skip
     assert main(argv) == 0
     from morphoscope.classify import load
@@ -362,8 +363,10 @@ def test_emission_page_in_browser(browser, tmp_path):
     rng = np.random.default_rng(0)
     shape = (96, 96)
     cont = halo_galaxy(shape, 24, 24) + halo_galaxy(shape, 70, 64)
-    med = cont + halo_galaxy(shape, 24, 24, amp=0, halo=6.0) + halo_galaxy(
-        shape, 70, 64, amp=0, halo=6.0
+    med = (
+        cont
+        + halo_galaxy(shape, 24, 24, amp=0, halo=6.0)
+        + halo_galaxy(shape, 70, 64, amp=0, halo=6.0)
     )
     med = med + rng.normal(0, 1, shape)
     refs = [cont + rng.normal(0, 1, shape) for _ in range(2)]

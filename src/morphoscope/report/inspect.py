@@ -85,7 +85,8 @@ max-width:100%}
 .card.current{border-color:#ffd400}
 .card.accept{background:#13301a}.card.reject{background:#3a1515}.card.unsure{background:#35300f}
 .card img{display:block;max-width:100%;height:auto;image-rendering:pixelated;background:#000}
-.card.zoom img{min-height:160px}
+.card img.cutout{height:var(--thumb-height);width:auto;max-width:none}
+.card{min-width:240px}
 .card .head{font-size:14px;margin-bottom:3px}
 .card .bands{font-size:11px;color:#aaa;margin:2px 0}
 .state{font-weight:bold;margin-left:8px;color:#ffd400}
@@ -526,6 +527,7 @@ def inspection_html(
     note: str = "",
     storage_key: str | None = None,
     download_name: str = "decisions.csv",
+    thumb_height: int | None = None,
 ) -> str:
     """The HTML text of an inspection page for ``catalog``.
 
@@ -556,6 +558,9 @@ def inspection_html(
         pages of the same catalog share their decisions.
     download_name : str
         File name of the exported CSV.
+    thumb_height : int, optional
+        Displayed height of the thumbnails in CSS pixels (scaled without smoothing);
+        default: their natural size.
 
     Returns
     -------
@@ -604,17 +609,18 @@ def inspection_html(
         sid = ids[i]
         img = ""
         thumb = None if thumbnails is None else thumbnails[i]
+        cls = ' class="cutout"' if thumb_height else ""
         if isinstance(thumb, bytes | bytearray):
             size = _png_size(bytes(thumb))
             wh = f' width="{size[0]}" height="{size[1]}"' if size else ""
             data = base64.b64encode(bytes(thumb)).decode("ascii")
             img = (
-                f'<img loading="lazy" decoding="async" alt="source {_esc(sid)}"{wh} '
+                f'<img{cls} loading="lazy" decoding="async" alt="source {_esc(sid)}"{wh} '
                 f'src="data:image/png;base64,{data}">'
             )
         elif isinstance(thumb, str):
             img = (
-                f'<img loading="lazy" decoding="async" alt="source {_esc(sid)}" '
+                f'<img{cls} loading="lazy" decoding="async" alt="source {_esc(sid)}" '
                 f'src="{_esc(thumb)}">'
             )
         rows = []
@@ -653,7 +659,7 @@ def inspection_html(
         "decisions": list(DECISIONS),
         "download": download_name,
     }
-    blob = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    blob = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
     options = "".join(f'<option value="{_esc(c)}">{_esc(c)}</option>' for c in names)
     sort_opts = (
         '<option value="">catalog order</option>'
@@ -673,7 +679,7 @@ def inspection_html(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="morphoscope {_esc(__version__)}">
 <title>{_esc(title)}</title>
-<style>{_CSS}</style>
+<style>{_CSS}:root{{--thumb-height:{int(thumb_height or 0)}px}}</style>
 <noscript><style>.card{{display:block}}</style></noscript>
 </head>
 <body>
@@ -716,6 +722,7 @@ def write_inspection_page(
     embed: bool | None = None,
     wcs=None,
     max_size: int = 96,
+    thumb_height: int = 128,
     thumbnails: Sequence[bytes] | None = None,
 ) -> Path:
     """Write an inspection page for any catalog, with its thumbnails beside it.
@@ -743,6 +750,9 @@ def write_inspection_page(
         Converts ``ra``/``dec`` to pixels when the catalog has no pixel positions.
     max_size : int
         Largest side of a cutout panel, in pixels.
+    thumb_height : int
+        Displayed height of the cutouts, in CSS pixels (small cutouts are enlarged
+        without smoothing, so every source is shown at the same size).
     thumbnails : sequence of bytes, optional
         Ready-made PNGs, one per row, instead of cutouts from ``images``.
 
@@ -774,7 +784,8 @@ def write_inspection_page(
     n = len(catalog) if catalog.colnames else 0
     pngs: Sequence[bytes] | None = thumbnails
     band_names = None
-    if pngs is None and images is not None and n:
+    made = pngs is None and images is not None and n > 0
+    if made:
         positions = source_positions(catalog, wcs)
         pngs = source_thumbnails(catalog, images, segmap, positions=positions, max_size=max_size)
         band_names = list(images) if isinstance(images, Mapping) else None
@@ -804,6 +815,7 @@ def write_inspection_page(
         band_names=band_names,
         page_size=page_size,
         sort=sort,
+        thumb_height=thumb_height if made else None,
     )
     with atomic_write(out) as tmp:
         tmp.write_text(page, encoding="utf-8")
