@@ -394,3 +394,22 @@ def test_emission_page_in_browser(browser, tmp_path):
         net.check()
     finally:
         net.close()
+
+
+def test_the_request_recorder_catches_external_requests(browser, tmp_path):
+    """The network check of the tests above can fail: an external image is caught."""
+    page_path = tmp_path / "leaky.html"
+    page_path.write_text(
+        '<!DOCTYPE html><img alt="x" src="https://example.invalid/x.png">'
+        '<img alt="y" src="data:image/png;base64,iVBORw0KGgo=">'
+    )
+    net = Offline(browser)
+    try:
+        page = net.page()
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        assert net.external == ["https://example.invalid/x.png"]
+        with pytest.raises(AssertionError):
+            net.check()
+    finally:
+        net.close()

@@ -310,7 +310,7 @@ def join_labels(
     >>> cat = Table({"id": [1, 2, 3], "gini": [0.4, 0.5, 0.6]})
     >>> dec = Table({"id": [3, 1, 2], "decision": ["accept", "reject", "unsure"]})
     >>> out = join_labels(cat, dec)
-    >>> list(out["id"]), list(out["decision"])
+    >>> out["id"].tolist(), out["decision"].tolist()
     ([1, 3], ['reject', 'accept'])
     """
     lab = read_table(labels)
