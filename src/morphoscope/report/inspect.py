@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import io
 import json
 import math
 import os
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
+from PIL import Image
 from scipy import ndimage
 
 from ..exceptions import InputError, ParameterError
@@ -477,6 +479,7 @@ def source_thumbnails(
     labels = F.catalog_column(catalog, "label") if segmap is not None else None
     if pos is None and labels is None:
         raise InputError("catalog", "no pixel positions (x, y or xc_centroid, yc_centroid)")
+    bands_list = list(arrays.values())
     out = []
     for i in range(len(catalog)):
         x = float(pos[0][i]) if pos is not None else float("nan")
@@ -486,25 +489,30 @@ def source_thumbnails(
             ix, iy = round(x), round(y)
             if 0 <= iy < shape[0] and 0 <= ix < shape[1]:
                 label = int(seg[iy, ix])
-        panels = [
-            F.cutout_rgb(
-                arr,
-                seg,
-                label,
-                centre=(x, y),
-                slices=slices,
-                factor=factor,
-                min_size=min_size,
-                max_size=max_size,
-            )
-            for arr in arrays.values()
-        ]
+        panels = F.cutout_rgb_bands(
+            bands_list,
+            seg,
+            label,
+            centre=(x, y),
+            slices=slices,
+            factor=factor,
+            min_size=min_size,
+            max_size=max_size,
+        )
         gap = np.full((panels[0].shape[0], 2, 3), 0.07)
         row = [panels[0]]
         for p in panels[1:]:
             row += [gap, p]
-        out.append(F.png_bytes(np.concatenate(row, axis=1)))
+        out.append(_png(np.concatenate(row, axis=1)))
     return out
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    """Fast PNG of an RGB float array in [0, 1] (light compression: cutouts are small)."""
+    arr = np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="png", compress_level=1)
+    return buf.getvalue()
 
 
 def _png_size(png: bytes) -> tuple[int, int] | None:
