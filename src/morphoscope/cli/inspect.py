@@ -41,8 +41,10 @@ def add_parser(subparsers) -> None:
         metavar="FITS",
         help="band image(s), bluest first (file.fits[EXT] ok); cutouts are drawn from them",
     )
-    p.add_argument("--segmap", default=None, help="segmentation map (FITS): outlines")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--segmap", default=None, metavar="FITS", help="segmentation map (FITS): outlines"
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--id-column", default=None, help="identifier column (default: id or label)")
     p.add_argument(
         "--columns", nargs="+", default=None, metavar="COL", help="key numbers on each card"
