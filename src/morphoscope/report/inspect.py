@@ -88,7 +88,7 @@ max-width:100%}
 .card.accept{background:#13301a}.card.reject{background:#3a1515}.card.unsure{background:#35300f}
 .card img{display:block;max-width:100%;height:auto;image-rendering:pixelated;background:#000}
 .card img.cutout{height:var(--thumb-height);width:auto;max-width:none}
-.card{min-width:240px}
+.card{min-width:240px;scroll-margin-top:110px;scroll-margin-bottom:10px}
 .card .head{font-size:14px;margin-bottom:3px}
 .card .bands{font-size:11px;color:#aaa;margin:2px 0}
 .state{font-weight:bold;margin-left:8px;color:#ffd400}
@@ -118,7 +118,7 @@ _JS = r"""
   }
   function col(name){ return D.columns.indexOf(name); }
   function value(row, name){
-    if (name === 'decision') return dec[ids[row]] || '';
+    if (name === 'decision') return dec[ids[row]] || 'undecided';
     var j = col(name); return j < 0 ? null : D.values[j][row];
   }
   function parse(text){
@@ -669,6 +669,12 @@ def inspection_html(
     }
     blob = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
     options = "".join(f'<option value="{_esc(c)}">{_esc(c)}</option>' for c in names)
+    example = "flux > 100, class = disk"
+    for c in keys:
+        vals = [v for v in values[index[c]] if isinstance(v, int | float)] if c in index else []
+        if vals and c != "flag" and numeric[index[c]]:
+            example = f"{c} > {float(np.median(vals)):.2g}, decision = undecided"
+            break
     sort_opts = (
         '<option value="">catalog order</option>'
         + options.replace(
@@ -694,7 +700,7 @@ def inspection_html(
 <header>
 <div class="row"><b>{_esc(title)}</b> &mdash; {n} sources. <span id="counts"></span>
 <button id="export">Export CSV</button><button id="reset">Reset</button></div>
-<div class="row"><label>filter <input id="filter" placeholder="e.g. flux &gt; 100, class = disk"
+<div class="row"><label>filter <input id="filter" placeholder="e.g. {_esc(example)}"
 list="colnames"></label><button id="apply">Apply</button><span id="ferr" class="err"></span>
 <label>show <select id="show">{show}</select></label>
 <label>sort by <select id="sort">{sort_opts}</select></label><button id="dir">ascending</button>
