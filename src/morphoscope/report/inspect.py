@@ -673,7 +673,10 @@ def inspection_html(
     for c in keys:
         vals = [v for v in values[index[c]] if isinstance(v, int | float)] if c in index else []
         if vals and c != "flag" and numeric[index[c]]:
-            example = f"{c} > {float(np.median(vals)):.2g}, decision = undecided"
+            med = float(np.median(vals))
+            if med != 0 and math.isfinite(med):
+                med = round(med, 1 - math.floor(math.log10(abs(med))))
+            example = f"{c} > {med:g}, decision = undecided"
             break
     sort_opts = (
         '<option value="">catalog order</option>'
