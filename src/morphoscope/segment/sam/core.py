@@ -432,12 +432,14 @@ def _grid_masks(
             pts = torch.from_numpy(grid[start : start + batch_size, None, :].copy())
             lab = torch.ones(pts.shape[:2], dtype=torch.long)
             low, iou = backend.decode(emb, pts, lab, multimask=True)
-            P, M = iou.shape
-            logits = _upsample(low.reshape(P * M, *low.shape[2:]), backend, valid, tile.shape)
-            for q in range(P * M):
-                score = float(iou.reshape(-1)[q])
-                if score < pred_iou_thresh:
-                    continue
+            flat_iou = iou.reshape(-1)
+            good = torch.nonzero(flat_iou >= pred_iou_thresh).flatten()
+            if good.numel() == 0:
+                continue
+            flat = low.reshape(-1, *low.shape[2:])[good]
+            logits = _upsample(flat, backend, valid, tile.shape)
+            for q in range(good.numel()):
+                score = float(flat_iou[good[q]])
                 lg = logits[q]
                 hi = np.count_nonzero(lg > mask_threshold + 1.0)
                 lo = np.count_nonzero(lg > mask_threshold - 1.0)
