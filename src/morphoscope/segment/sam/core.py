@@ -237,9 +237,10 @@ def segment_sam(
 
     Notes
     -----
-    Time is dominated by SAM's image encoder, once per tile (ViT-B: about 10 s per tile on two
-    CPU cores, under 0.1 s on a GPU); the number of tiles grows as ``scale**2``. Memory: the
-    model (ViT-B 375 MB) plus a few image-sized arrays.
+    Time: SAM's image encoder once per tile (the number of tiles grows as ``scale**2``) and its
+    mask decoder once per prompt; on CPU both take minutes per tile for ViT-B (see
+    ``docs/sam.md``), on a GPU well under a second. Memory: the model (ViT-B 375 MB), the
+    decoder's ``batch_size`` masks at SAM's input size, and a few image-sized arrays.
 
     Examples
     --------
