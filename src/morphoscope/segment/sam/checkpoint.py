@@ -6,6 +6,7 @@ import functools
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -188,9 +189,15 @@ def _load_hf_dir(path: Path, device: str) -> SamBackend:
     return SamBackend(model.eval().to(device), str(path), mean, std)
 
 
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a module without a spec already in sys.modules
+        return name in sys.modules
+
+
 def _load_meta_pth(path: Path, device: str) -> SamBackend:
-    needed = ("segment_anything", "torchvision")
-    missing = [m for m in needed if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("segment_anything", "torchvision") if not _importable(m)]
     problem = None
     if missing:
         problem = f"a Meta .pth file needs {' and '.join(missing)}, which cannot be imported here"
