@@ -150,10 +150,35 @@ def segment_image(
     params: dict = {"method": method, "npixels": int(npixels)}
 
     if method == "sam":
+        import inspect
+
         from .sam import segment_sam
 
+        options = dict(sam_options or {})
+        allowed = set(inspect.signature(segment_sam).parameters) - {
+            "image", "rms", "bad", "psf", "checkpoint"
+        }  # fmt: skip
+        if set(options) - allowed:
+            raise ParameterError(
+                "sam_options", sorted(set(options) - allowed), f"keys among {sorted(allowed)}"
+            )
+        # The detection parameters given to segment() choose the sources SAM is prompted at.
+        options.setdefault(
+            "detect_options",
+            {
+                "nsigma": nsigma,
+                "npixels": npixels,
+                "min_snr": min_snr,
+                "kernel_fwhm": kernel_fwhm,
+                "prominence": prominence,
+                "contrast": contrast,
+                "max_saddle_ratio": max_saddle_ratio,
+            },
+        )
+        options.setdefault("npixels", int(npixels))
+        options.setdefault("min_snr", float(min_snr))
         segmap, parent, sam_params = segment_sam(
-            sub, rms_map, bad=bad, psf=psf_img, checkpoint=checkpoint, **(sam_options or {})
+            sub, rms_map, bad=bad, psf=psf_img, checkpoint=checkpoint, **options
         )
         n = int(segmap.max(initial=0))
         params.update(sam_params)
