@@ -2,8 +2,9 @@
 
 ``segment(image, rms=..., psf=..., method=...)`` is the entry point; ``segment_image``
 returns the background, rms and per-source flags as well. Methods: ``"saddle"``
-(default: matched filter, threshold, watershed with saddle-significance merging) and
-``"zhu"`` (the reference distance-transform watershed recipe).
+(default: matched filter, threshold, watershed with saddle-significance merging),
+``"zhu"`` (the reference distance-transform watershed recipe) and ``"sam"`` (Segment
+Anything on weights on disk, :mod:`morphoscope.segment.sam`).
 """
 
 from .background import estimate_background

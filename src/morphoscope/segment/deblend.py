@@ -120,11 +120,11 @@ def deblend_saddle(
     detections: np.ndarray,
     *,
     prominence: float = 3.0,
-    contrast: float = 0.001,
-    max_saddle_ratio: float = 0.8,
+    contrast: float = 0.0003,
+    max_saddle_ratio: float = 1.0,
     threshold: float | None = None,
     knot_fraction: float = 0.05,
-    min_knots: int = 3,
+    min_knots: int = 4,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split detections into sources at significant saddles of the smoothed image.
 
@@ -207,7 +207,7 @@ def _deblend_packed(
     max_saddle_ratio,
     threshold,
     knot_fraction=0.05,
-    min_knots=3,
+    min_knots=4,
 ):
     """De-blend on the packed canvas; return the labels, parents and peak pixel of each label."""
     footprint = detections > 0
