@@ -128,10 +128,9 @@ def segment_image(
     else:
         bkg = np.broadcast_to(np.asarray(background, np.float32), data.shape)
         bkg_rms = None
+    sub = data  # a private float32 copy: subtract in place
     if bkg is not None:
-        sub = np.subtract(data, bkg, dtype=np.float32)
-    else:
-        sub = data  # already a private copy
+        sub -= bkg
     if rms is None:
         if bkg_rms is None:
             _, bkg_rms = estimate_background(sub, mask=bad, box_size=int(box_size))
