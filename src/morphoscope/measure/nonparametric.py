@@ -17,7 +17,7 @@ import numpy as np
 import scipy.optimize as opt
 from scipy import ndimage as ndi
 
-from .apertures import circle_weights, ellipse_weights
+from .apertures import circle_weights, ellipse_annulus_sum, ellipse_sum, ellipse_weights
 
 __all__ = ["QUANTITIES", "MorphologyState", "morphology_one", "stamp_slice"]
 
@@ -70,6 +70,9 @@ PETRO_GINI = 0.2
 PETRO_CAS = 0.25
 EXTENT_CAS = 1.5
 EXTENT_FLUX = 2.0
+#: Nelder-Mead position tolerance of the asymmetry centre (statmorph: 1e-6); 1e-4 pixel
+#: changes the asymmetry by < 1e-6 and needs about 40% fewer evaluations.
+XTOL_CENTER = 1e-4
 
 
 class _Invalid(Exception):
@@ -193,6 +196,7 @@ class _Source:
         else:
             self.seg_box = (slice(0, 0), slice(0, 0))
         self._omask = (~m).astype(float)
+        self.any_mask = bool(m.any())
 
     # ------------------------------------------------------------------ basics
     def centroid(self):
@@ -233,13 +237,12 @@ class _Source:
         return abs(so / ao) if ao else 0.0
 
     def _petro_ellip_fn(self, a, c, elong, theta):
-        sh = self.cut.shape
         ao, ai = a + 0.5 * ANNULUS, a - 0.5 * ANNULUS
-        sl_o, w_o = ellipse_weights(sh, c[0], c[1], ao, ao / elong, theta)
-        sl_i, w_i = ellipse_weights(sh, c[0], c[1], ai, ai / elong, theta)
-        sl_a, w_a = ellipse_weights(sh, c[0], c[1], a, a / elong, theta)
-        ann = self._ann_mean(sl_o, w_o, sl_i, w_i)
-        ap = abs(self._ap_mean(sl_a, w_a))
+        imgs = [self.cut, self._omask]
+        s_ann, a_ann = ellipse_annulus_sum(imgs, c[0], c[1], ai, ao, ao / elong, theta)
+        s_ap, a_ap = ellipse_sum(imgs, c[0], c[1], a, a / elong, theta)
+        ann = abs(s_ann / a_ann) if a_ann else 0.0
+        ap = abs(s_ap / a_ap) if a_ap else 0.0
         if ap == 0:
             self.st.warn("[rpetro_ellip] Mean flux is zero.", 2)
             ratio = float(ann != 0)
@@ -247,9 +250,36 @@ class _Source:
             ratio = ann / ap
         return ratio - ETA
 
-    def _scan_root(self, fn, lo, hi, name):
-        rmin = None
-        for r in np.linspace(lo, hi, 100):
+    def _approx_petro(self, rho, grid):
+        """Petrosian function on ``grid`` from pixel-centre sampling (for the coarse scan)."""
+        order = np.argsort(rho, axis=None)
+        rs = rho.ravel()[order]
+        cf = np.concatenate([[0.0], np.cumsum(self.cut.ravel()[order])])
+        ca = np.concatenate([[0.0], np.cumsum(self._omask.ravel()[order])])
+
+        def upto(r):
+            k = np.searchsorted(rs, r)
+            return cf[k], ca[k]
+
+        f_o, a_o = upto(grid + 0.5 * ANNULUS)
+        f_i, a_i = upto(grid - 0.5 * ANNULUS)
+        f_a, a_a = upto(grid)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ann = np.abs(np.where(a_o - a_i > 0, (f_o - f_i) / (a_o - a_i), 0.0))
+            ap = np.abs(np.where(a_a > 0, f_a / a_a, 0.0))
+            return np.where(ap > 0, ann / ap, 1.0) - ETA
+
+    def _scan_root(self, fn, lo, hi, name, rho=None):
+        """statmorph's bracket scan (100 steps) + brentq, skipping steps that are clearly
+        before the root according to a pixel-centre estimate ``rho`` of the profile."""
+        grid = np.linspace(lo, hi, 100)
+        start = 0
+        if rho is not None:
+            approx = self._approx_petro(rho, grid)
+            below = np.flatnonzero(approx < 0.15)
+            start = max(int(below[0]) - 1, 0) if below.size else 99
+        rmin = grid[start - 1] if start > 0 else None
+        for r in grid[start:]:
             v = fn(r)
             if v == 0:
                 return r
@@ -263,8 +293,19 @@ class _Source:
         self.st.warn(f"[{name}] rpetro too large. Setting it to the stamp diagonal.", 2)
         return hi
 
+    def _rho(self, c, elong=1.0, theta=0.0):
+        yy, xx = np.mgrid[0 : self.ny, 0 : self.nx]
+        dx, dy = xx - c[0], yy - c[1]
+        if elong == 1.0:
+            return np.hypot(dx, dy)
+        xp = dx * np.cos(theta) + dy * np.sin(theta)
+        yp = -dx * np.sin(theta) + dy * np.cos(theta)
+        return np.sqrt(xp**2 + (yp * elong) ** 2)
+
     def rpetro_circ(self, c):
-        return self._scan_root(lambda r: self._petro_circ_fn(r, c), ANNULUS, self.diag, "rpetro_circ")
+        return self._scan_root(
+            lambda r: self._petro_circ_fn(r, c), ANNULUS, self.diag, "rpetro_circ", self._rho(c)
+        )
 
     def rpetro_ellip(self, c, elong, theta):
         return self._scan_root(
@@ -272,12 +313,12 @@ class _Source:
             ANNULUS,
             self.diag * elong,
             "rpetro_ellip",
+            self._rho(c, elong, theta),
         )
 
     # ------------------------------------------------------- radius fractions
-    def _frac_radius(self, weights_fn, r_total, fraction, name):
-        sl, w = weights_fn(r_total)
-        total = float(np.sum(self.cut[sl] * w))
+    def _frac_radius(self, sum_fn, r_total, fraction, name, rho):
+        total = sum_fn(r_total)
         if total == 0:
             self.st.warn(f"[{name}] Total flux sum is zero.", 2)
             return r_total
@@ -288,11 +329,18 @@ class _Source:
         def fn(r):
             if r == 0:
                 return -fraction
-            sl, w = weights_fn(r)
-            return abs(float(np.sum(self.cut[sl] * w))) / total - fraction
+            return abs(sum_fn(r)) / total - fraction
 
-        rmin = 0.0
-        for r in np.linspace(0.0, r_total, 100):
+        grid = np.linspace(0.0, r_total, 100)
+        # Skip the grid steps that a pixel-centre curve of growth puts clearly below the
+        # target (same bracket as the full scan, fewer exact evaluations).
+        order = np.argsort(rho, axis=None)
+        cf = np.concatenate([[0.0], np.cumsum(self.cut.ravel()[order])])
+        approx = np.abs(cf[np.searchsorted(rho.ravel()[order], grid)]) / total - fraction
+        above = np.flatnonzero(approx > -0.05)
+        start = max(int(above[0]) - 1, 0) if above.size else 0
+        rmin = grid[start - 1] if start > 0 else 0.0
+        for r in grid[start:]:
             v = fn(r)
             if v <= 0:
                 rmin = r
@@ -302,17 +350,20 @@ class _Source:
 
     def frac_circ(self, c, r_total, fraction):
         sh = self.cut.shape
-        return self._frac_radius(
-            lambda r: circle_weights(sh, c[0], c[1], r), r_total, fraction, "r_circ"
-        )
+
+        def sum_fn(r):
+            sl, w = circle_weights(sh, c[0], c[1], r)
+            return float(np.sum(self.cut[sl] * w))
+
+        return self._frac_radius(sum_fn, r_total, fraction, "r_circ", self._rho(c))
 
     def frac_ellip(self, c, elong, theta, a_total, fraction):
-        sh = self.cut.shape
         return self._frac_radius(
-            lambda a: ellipse_weights(sh, c[0], c[1], a, a / elong, theta),
+            lambda a: float(ellipse_sum([self.cut], c[0], c[1], a, a / elong, theta)[0]),
             a_total,
             fraction,
             "r_ellip",
+            self._rho(c, elong, theta),
         )
 
     # -------------------------------------------------------------- asymmetry
@@ -323,7 +374,6 @@ class _Source:
         kx, ky = int(np.floor(tx)), int(np.floor(ty))
         fx, fy = tx - kx, ty - ky
         # source rows ky - y (and +1) for y in [y0, y1): from ky - y1 + 1 to ky - y0 + 1
-        pad = max(self.ny, self.nx) + 4
         ny, nx = image.shape
         r_lo, r_hi = ky - y1 + 1, ky - y0 + 2
         c_lo, c_hi = kx - x1 + 1, kx - x0 + 2
@@ -332,7 +382,6 @@ class _Source:
         rx0, rx1 = max(c_lo, 0), min(c_hi, nx)
         if ry1 > ry0 and rx1 > rx0:
             sub[ry0 - r_lo : ry1 - r_lo, rx0 - c_lo : rx1 - c_lo] = image[ry0:ry1, rx0:rx1]
-        del pad
         f = sub[::-1, ::-1]  # f[i, j] = image[ky+1 - (y0+i) ... ] arranged so:
         # f[i, j] corresponds to source row r_hi - 1 - i = ky + 1 - y0 - i, col kx + 1 - x0 - j
         # output (y0 + i) needs rows ky - y0 - i (=f[i+1]) and +1 (=f[i]).
@@ -344,19 +393,23 @@ class _Source:
         return (1 - fy) * ((1 - fx) * a00 + fx * a01) + fy * ((1 - fx) * a10 + fx * a11)
 
     def rotate_mask_box(self, mask, c, box):
+        """Mask rotated by 180 deg about c (nearest pixel, False outside), on box."""
+        if not self.any_mask:
+            return np.zeros((box[1] - box[0], box[3] - box[2]), bool)
         y0, y1, x0, x1 = box
         tx, ty = 2.0 * c[0], 2.0 * c[1]
         kx, ky = int(np.floor(tx)), int(np.floor(ty))
         sx = kx + (1 if tx - kx >= 0.5 else 0)
         sy = ky + (1 if ty - ky >= 0.5 else 0)
         ny, nx = mask.shape
-        rows = sy - np.arange(y0, y1)
-        cols = sx - np.arange(x0, x1)
-        okr = (rows >= 0) & (rows < ny)
-        okc = (cols >= 0) & (cols < nx)
-        out = np.zeros((y1 - y0, x1 - x0), bool)
-        out[np.ix_(okr, okc)] = mask[np.ix_(rows[okr], cols[okc])]
-        return out
+        r_lo, r_hi = sy - y1 + 1, sy - y0 + 1
+        c_lo, c_hi = sx - x1 + 1, sx - x0 + 1
+        sub = np.zeros((r_hi - r_lo, c_hi - c_lo), bool)
+        ry0, ry1 = max(r_lo, 0), min(r_hi, ny)
+        rx0, rx1 = max(c_lo, 0), min(c_hi, nx)
+        if ry1 > ry0 and rx1 > rx0:
+            sub[ry0 - r_lo : ry1 - r_lo, rx0 - c_lo : rx1 - c_lo] = mask[ry0:ry1, rx0:rx1]
+        return sub[::-1, ::-1]
 
     def asym_fn(self, c, image, kind):
         """statmorph's ``_asymmetry_function`` (kinds 'cas', 'rms', 'outer', 'shape')."""
@@ -534,7 +587,7 @@ def morphology_one(
         return values, st, None
     c0 = np.array([xc, yc])
     fn = lambda c: s.asym_fn(c, s.cut, "cas")  # noqa: E731
-    ca = opt.fmin(fn, c0, xtol=1e-6, disp=False)
+    ca = opt.fmin(fn, c0, xtol=XTOL_CENTER, disp=False)
     dist = PETRO_CAS * s.rpetro_centroid
     if np.linalg.norm(ca - c0) > dist:
         st.warn(
@@ -543,7 +596,7 @@ def morphology_one(
             1,
         )
         cb = np.array([float(xmax), float(ymax)])
-        ca = opt.fmin(fn, cb, xtol=1e-6, disp=False)
+        ca = opt.fmin(fn, cb, xtol=XTOL_CENTER, disp=False)
         if np.linalg.norm(ca - cb) > dist:
             st.warn("Using centroid instead of asymmetry center.", 2)
             ca = c0
@@ -569,8 +622,7 @@ def morphology_one(
     values["rpetro_ellip"] = rpe
     if rpe is not None:
         a = EXTENT_FLUX * rpe
-        sl, w = ellipse_weights(s.cut.shape, ca[0], ca[1], a, a / el, th)
-        values["flux_ellip"] = abs(float(np.sum(s.cut[sl] * w)))
+        values["flux_ellip"] = abs(float(ellipse_sum([s.cut], ca[0], ca[1], a, a / el, th)[0]))
 
     # Gini segmap, Gini, M20, S/N
     seg_gini = guard(lambda: _segmap_gini(s, rpe, xc, yc), "segmap_gini") if rpe else None
@@ -671,11 +723,7 @@ def _segmap_gini(s: _Source, rpe, xc, yc):
     a_in, a_out = rpe - 0.5 * ANNULUS, rpe + 0.5 * ANNULUS
     b_out = a_out / s.elong_a
     b_in = b_out * a_in / a_out
-    sl, w = ellipse_weights(sm.shape, xc, yc, a_out, b_out, s.theta_a)
-    tot = float(np.sum(sm[sl] * w))
-    sl_i, w_i = ellipse_weights(sm.shape, xc, yc, a_in, b_in, s.theta_a)
-    if w_i.size:
-        tot -= float(np.sum(sm[sl_i] * w_i))
+    tot = float(ellipse_annulus_sum([sm], xc, yc, a_in, a_out, b_out, s.theta_a)[0])
     area = np.pi * (a_out * b_out - a_in * b_in)
     above = sm >= tot / area
     lab, nf = _label8(above)
