@@ -158,7 +158,7 @@ def _label8(binary):
 class _Source:
     """Everything statmorph computes lazily for one source, computed eagerly in order."""
 
-    def __init__(self, image, segmap, label, mask, weightmap, gain, bbox, nsigma=10.0):
+    def __init__(self, image, segmap, label, mask, weightmap, gain, bbox, nsigma):
         self.st = MorphologyState()
         sl = stamp_slice(bbox, image.shape)
         self.sl = sl
@@ -506,6 +506,7 @@ def morphology_one(
     mask: np.ndarray | None = None,
     weightmap: np.ndarray | None = None,
     gain: float | None = None,
+    n_sigma_outlier: float = 10.0,
 ) -> tuple[dict, MorphologyState, _Source | None]:
     """statmorph's non-parametric quantities of one source.
 
@@ -516,6 +517,9 @@ def morphology_one(
     gain : float, optional
         Used with the sky noise to build the weight map when ``weightmap`` is None (as in
         statmorph); with neither, the weight map is the sky noise alone.
+    n_sigma_outlier : float
+        Pixels deviating from the mean of their 8 neighbours by more than this many standard
+        deviations are masked (Lotz et al. 2004); <= 0 keeps every pixel.
 
     Returns
     -------
@@ -532,7 +536,7 @@ def morphology_one(
     the multimode threshold search; each step costs O(aperture area) instead of O(stamp).
     """
     values = dict.fromkeys(QUANTITIES, np.nan)
-    s = _Source(image, segmap, label, mask, weightmap, gain, bbox)
+    s = _Source(image, segmap, label, mask, weightmap, gain, bbox, n_sigma_outlier)
     st = s.st
     if not np.sum(s.cut_nobg) > 0:
         st.warn("Total flux is nonpositive. Returning empty object.", 4)
@@ -710,7 +714,7 @@ def morphology_one(
         if amax == 0:
             st.warn("Segmaps are empty!", 2)
         elif (seg_gini & s.seg_mid).sum() / amax < 0.25:
-            st.flag = max(st.flag, 1)
+            st.warn("Gini and MID segmaps are quite different.", 1)
     for k, v in values.items():
         if v is None:
             values[k] = np.nan
@@ -887,6 +891,7 @@ def _mid(s: _Source, seg_gini):
         if rmin < 0:
             break
         if step < 1e-3:
+            st.warn("[M statistic] Single clump!")
             multimode = 0.0
             break
         step /= 2.0
@@ -965,3 +970,44 @@ def _segmap_shape_asym(s: _Source, ca, rpe):
         above[ic, jc] = True
     lab, _ = _label8(above)
     return lab == lab[ic, jc]
+
+
+def sersic_start(s: _Source, values: dict):
+    """statmorph's Sersic starting point and fit inputs for a measured source.
+
+    Returns ``(image, weights, start, flag_sersic, messages)``; ``start`` in stamp coordinates
+    (:data:`morphoscope.measure.sersic.PARAMS` order); ``None`` for the arrays when the fit
+    cannot be set up.
+    """
+    msgs: list[str] = []
+    flag = 0
+    conc = values["concentration"]
+    n0 = 10.0**-1.5 * conc**3.5 if np.isfinite(conc) else 1.0
+    n0 = min(max(n0, 1.0), 3.5)
+    reff = values["rhalf_ellip"]
+    x0 = values["xc_asymmetry"] - s.xmin
+    y0 = values["yc_asymmetry"] - s.ymin
+    ellip = values["ellipticity_asymmetry"]
+    theta = values["orientation_asymmetry"]
+    if not all(np.isfinite(v) for v in (reff, x0, y0, ellip, theta)) or not reff > 0:
+        return None, None, None, 4, ["[sersic] no valid starting point."]
+    a_in, a_out = reff - 0.5 * ANNULUS, reff + 0.5 * ANNULUS
+    if a_in < 0:
+        msgs.append("[sersic] guess_r_eff < annulus_width.")
+        flag = 2
+        a_in = reff
+    b_out = (1 - ellip) * a_out
+    tot, area = ellipse_annulus_sum([s.cut, s._omask], x0, y0, a_in, a_out, b_out, theta)
+    amp = tot / area if area else 0.0
+    if amp <= 0:
+        msgs.append("[sersic] Nonpositive flux at r_e.")
+        flag = 2
+        amp = abs(amp)
+    weights = np.zeros_like(s.cut)
+    locs = (s.cut != 0) & (s.wmap != 0)
+    weights[locs] = 1.0 / s.wmap[locs]
+    if int(locs.sum()) - 7 <= 0:
+        msgs.append("[sersic] Not enough data for fit.")
+        return None, None, None, 2, msgs
+    start = np.array([amp, reff, n0, x0, y0, ellip, theta])
+    return s.cut, weights, start, flag, msgs
