@@ -110,7 +110,8 @@ class _Convolver:
             self.kf = None
             return
         kh, kw = psfs.shape[1:]
-        self.full = (shape[0] + kh - 1, shape[1] + kw - 1)
+        self.full = (fft.next_fast_len(shape[0] + kh - 1, real=True),
+                     fft.next_fast_len(shape[1] + kw - 1, real=True))
         self.off = ((kh - 1) // 2, (kw - 1) // 2)
         self.kf = fft.rfft2(psfs, s=self.full, axes=(-2, -1))
 
@@ -125,7 +126,7 @@ class _Convolver:
 
 
 def fit_sersic_batch(
-    problems: list[SersicProblem], *, max_iter: int = 200, tol: float = 1e-8
+    problems: list[SersicProblem], *, max_iter: int = 200, tol: float = 1e-6
 ) -> dict[str, np.ndarray]:
     """Fit a PSF-convolved single Sérsic profile to every problem, batched by stamp shape.
 
