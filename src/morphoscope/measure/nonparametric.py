@@ -278,6 +278,8 @@ class _Source:
             approx = self._approx_petro(rho, grid)
             below = np.flatnonzero(approx < 0.15)
             start = max(int(below[0]) - 1, 0) if below.size else 99
+        if start > 1 and not fn(grid[start - 1]) > 0:  # estimate too optimistic: full scan
+            start = 0
         rmin = grid[start - 1] if start > 0 else None
         for r in grid[start:]:
             v = fn(r)
@@ -339,6 +341,8 @@ class _Source:
         approx = np.abs(cf[np.searchsorted(rho.ravel()[order], grid)]) / total - fraction
         above = np.flatnonzero(approx > -0.05)
         start = max(int(above[0]) - 1, 0) if above.size else 0
+        if start > 1 and not fn(grid[start - 1]) <= 0:  # estimate too optimistic: full scan
+            start = 0
         rmin = grid[start - 1] if start > 0 else 0.0
         for r in grid[start:]:
             v = fn(r)

@@ -126,7 +126,7 @@ class _Convolver:
 
 
 def fit_sersic_batch(
-    problems: list[SersicProblem], *, max_iter: int = 200, tol: float = 1e-6
+    problems: list[SersicProblem], *, max_iter: int = 200, tol: float = 1e-8
 ) -> dict[str, np.ndarray]:
     """Fit a PSF-convolved single Sérsic profile to every problem, batched by stamp shape.
 
