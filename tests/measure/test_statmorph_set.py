@@ -37,8 +37,16 @@ def galaxy():
     truth = dict(xc=40.3, yc=39.6, amp=20.0, r_e=6.0, n=2.0, ellip=0.4, theta=0.7)
     psf = gaussian_psf()
     model = fftconvolve(
-        sersic_image(shape, truth["xc"], truth["yc"], truth["amp"], truth["r_e"], truth["n"],
-                     truth["ellip"], truth["theta"]),
+        sersic_image(
+            shape,
+            truth["xc"],
+            truth["yc"],
+            truth["amp"],
+            truth["r_e"],
+            truth["n"],
+            truth["ellip"],
+            truth["theta"],
+        ),
         psf,
         mode="same",
     )
@@ -107,14 +115,16 @@ def _cases():
     y, x = np.mgrid[0:11, 0:11]
     r = np.hypot(x - 5, y - 5)
     img = np.exp(-(r**2))
-    out.append(("masked centroid", img, (img > 1e-3).astype(int), {"mask": r < 2},
-                "Centroid is masked"))
+    out.append(
+        ("masked centroid", img, (img > 1e-3).astype(int), {"mask": r < 2}, "Centroid is masked")
+    )
     img = np.exp(-((x - 5.0) ** 2) - (y - 5.0) ** 2)
     img[7, 7] = 1.0
     seg = (img > 1e-3).astype(int)
     seg[5, 5] = 0
-    out.append(("bright pixel", img, seg, {"n_sigma_outlier": -1},
-                "Adding brightest pixel to segmap"))
+    out.append(
+        ("bright pixel", img, seg, {"n_sigma_outlier": -1}, "Adding brightest pixel to segmap")
+    )
     y51, x51 = np.mgrid[0:51, 0:51]
     r51 = np.hypot(x51 - 25, y51 - 25)
     img = np.ones((51, 51))
@@ -122,28 +132,51 @@ def _cases():
     out.append(("negative source", img, (r51 < 2).astype(int), {}, "Total flux sum is negative"))
     img = np.zeros((5, 5))
     img[2, 2] = 1.0
-    out.append(("single pixel", img, img.astype(int), {"n_sigma_outlier": -1},
-                "Nonpositive second moment"))
+    out.append(
+        ("single pixel", img, img.astype(int), {"n_sigma_outlier": -1}, "Nonpositive second moment")
+    )
     img = np.zeros((4, 3))  # statmorph's 2 x 3 case, padded to the 3 x 3 minimum image size
     img[1:3, 1] = 1.0
-    out.append(("fewer than 7 pixels", img, img.astype(int), {"n_sigma_outlier": -1},
-                "Not enough data for fit"))
+    out.append(
+        (
+            "fewer than 7 pixels",
+            img,
+            img.astype(int),
+            {"n_sigma_outlier": -1},
+            "Not enough data for fit",
+        )
+    )
     y25, x25 = np.mgrid[0:25, 0:25]
     img = (x25 - 20).astype(float)
-    out.append(("asymmetry centre leaves the image", img, (img > 0).astype(int), {},
-                "Minimizer tried to exit bounds"))
+    out.append(
+        (
+            "asymmetry centre leaves the image",
+            img,
+            (img > 0).astype(int),
+            {},
+            "Minimizer tried to exit bounds",
+        )
+    )
     img = np.exp(-((x - 5.0) ** 2) - (y - 5.0) ** 2)
     out.append(("full segmap", img, np.ones((11, 11), int), {}, "Skybox not found"))
     rng = np.random.RandomState(1)
     noise = 0.1 * rng.standard_normal(size=(11, 11))
-    out.append(("random noise", noise, np.ones((11, 11), int),
-                {"rms": np.abs(0.01 * rng.standard_normal(size=(11, 11))) + 1e-3}, ""))
+    out.append(
+        (
+            "random noise",
+            noise,
+            np.ones((11, 11), int),
+            {"rms": np.abs(0.01 * rng.standard_normal(size=(11, 11))) + 1e-3},
+            "",
+        )
+    )
     img = np.exp(-((x - 5.0) ** 2 + (y - 5.0) ** 2) / 50)
     out.append(("full Gini segmap", img, (img > 0.5).astype(int), {}, "Full Gini segmap"))
     img = np.exp(-((x25 - 8.0) ** 2) / 4 - (y25 - 12.0) ** 2)
     img += np.exp(-((x25 - 16.0) ** 2) / 4 - (y25 - 12.0) ** 2)
-    out.append(("merger", img, (img > 1e-3).astype(int), {},
-                "Gini and MID segmaps are quite different"))
+    out.append(
+        ("merger", img, (img > 1e-3).astype(int), {}, "Gini and MID segmaps are quite different")
+    )
     return out
 
 
@@ -202,9 +235,24 @@ def test_agrees_with_statmorph():
             ref = statmorph.SourceMorphology(img, seg, 1, weightmap=rms, psf=psf)
             row = measure(img, seg, rms=rms, psf=psf, labels=[1])[0]
         assert row["flag_statmorph"] == ref.flag
-        for q in ("xc_asymmetry", "rpetro_circ", "rpetro_ellip", "rhalf_ellip", "r20", "r80",
-                  "concentration", "gini", "m20", "smoothness", "multimode", "intensity",
-                  "deviation", "flux_ellip", "rmax_circ", "sn_per_pixel"):
+        for q in (
+            "xc_asymmetry",
+            "rpetro_circ",
+            "rpetro_ellip",
+            "rhalf_ellip",
+            "r20",
+            "r80",
+            "concentration",
+            "gini",
+            "m20",
+            "smoothness",
+            "multimode",
+            "intensity",
+            "deviation",
+            "flux_ellip",
+            "rmax_circ",
+            "sn_per_pixel",
+        ):
             want = ref[q]
             if want == -99.0:
                 assert np.isnan(row[q])

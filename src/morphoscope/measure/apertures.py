@@ -112,7 +112,14 @@ def ellipse_annulus_sum(images, xc, yc, a_in, a_out, b_out, theta) -> np.ndarray
         return np.array(
             [
                 _sep.sum_ellipann(
-                    img, [xc], [yc], [a_out], [b_out], [theta], [max(a_in, 0.0) / a_out], [1.0],
+                    img,
+                    [xc],
+                    [yc],
+                    [a_out],
+                    [b_out],
+                    [theta],
+                    [max(a_in, 0.0) / a_out],
+                    [1.0],
                     subpix=0,
                 )[0][0]
                 for img in images

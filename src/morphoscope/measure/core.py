@@ -17,7 +17,14 @@ from .light import gini, growth_radii, m20
 from .moments import centroids, shape_from_moments
 from .pixels import group_pixels
 
-__all__ = ["COLUMNS", "NONPARAMETRIC_COLUMNS", "SERSIC_COLUMNS", "measure", "validate_segmap"]
+__all__ = [
+    "COLUMNS",
+    "NONPARAMETRIC_COLUMNS",
+    "SERSIC_COLUMNS",
+    "measure",
+    "measure_stamps",
+    "validate_segmap",
+]
 
 #: Columns of the catalog, with their units and meaning.
 COLUMNS: dict[str, tuple[u.UnitBase | None, str]] = {
@@ -111,89 +118,23 @@ def validate_segmap(segmap, shape: tuple[int, int], name: str = "segmap") -> np.
     return out
 
 
-def measure(
+def _measure_core(
     image,
     segmap,
     *,
-    rms=None,
-    gain: float | None = None,
-    psf=None,
-    mask=None,
-    labels=None,
-    nonparametric: bool = True,
-    sersic: bool = True,
-    asymmetry: bool = True,
-    n_sigma_outlier: float = 10.0,
-    n_jobs: int = 1,
-) -> Table:
-    """Measure every source of a segmentation map; return one catalog row per label.
-
-    Parameters
-    ----------
-    image : array_like
-        Background-subtracted 2-D image (never modified). NaN/inf pixels are excluded
-        and flag their source with ``MASKED_PIXELS``.
-    segmap : array_like of int
-        Segmentation map (0 = background), same shape.
-    rms : array_like or float, optional
-        1-sigma noise per pixel (statmorph's ``weightmap``); gives ``flux_err`` and
-        ``sn_per_pixel`` and the weights of the Sersic fit.
-    gain : float, optional
-        Electrons per image unit; without ``rms`` the noise is built from it and the sky
-        noise as statmorph does, ``sqrt(|image| / gain + sky_sigma**2)``.
-    psf : array_like, optional
-        PSF image (odd size, centred) convolved with the Sersic model.
-    mask : array_like of bool, optional
-        True = ignore this pixel.
-    labels : sequence of int, optional
-        Labels to measure, in this order (default: every label present, ascending).
-        Labels absent from the map give rows of NaN with the ``SMALL`` flag.
-    nonparametric : bool
-        Compute statmorph's non-parametric set (:data:`NONPARAMETRIC_COLUMNS`) and use its
-        definitions for the shared columns. False gives the fast vectorised first-order
-        columns only (:data:`COLUMNS`, about 1 microsecond per pixel).
-    sersic : bool
-        Fit a PSF-convolved single Sersic profile (:data:`SERSIC_COLUMNS`); needs
-        ``nonparametric`` for its starting point.
-    asymmetry : bool
-        With ``nonparametric=False``: compute the rotational asymmetry about the centroid.
-    n_sigma_outlier : float
-        Outlier rejection of statmorph (pixels this many sigma from their neighbours' mean
-        are masked); <= 0 disables it.
-    n_jobs : int
-        Processes for the per-source statmorph set (-1 or 0: all cores).
-
-    Returns
-    -------
-    astropy.table.Table
-        Columns named as statmorph where the quantity is the same. ``flag`` holds
-        :class:`~morphoscope.flags.Flag` bits; ``flag_statmorph`` and ``flag_sersic`` use
-        statmorph's scale (0 good, 1 suspect, 2 bad, 4 not measured).
-
-    Warns
-    -----
-    MorphoscopeWarning
-        One warning per call naming the sources whose measurement is bad
-        (``flag_statmorph >= 2``) and why.
-
-    Notes
-    -----
-    The first-order columns are vector operations over all sources (O(P log P) for P
-    segment pixels). The statmorph set is a loop over sources on postage stamps of 2.5 times
-    the segment's bounding box; see docs/measure.md for each definition. The Sersic fits of
-    all sources are batched (:func:`morphoscope.measure.sersic.fit_sersic_batch`).
-    Per-source problems set flags and NaN values, they never raise.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> y, x = np.mgrid[:64, :64]
-    >>> img = 100 * np.exp(-((x - 30.0) ** 2 + (y - 20.0) ** 2) / (2 * 3.0**2))
-    >>> seg = (img > 1).astype(int)
-    >>> cat = measure(img, seg, rms=1.0, nonparametric=False)
-    >>> round(float(cat["xc_centroid"][0]), 2), round(float(cat["yc_centroid"][0]), 2)
-    (30.0, 20.0)
-    """
+    rms,
+    gain,
+    psf,
+    mask,
+    labels,
+    nonparametric,
+    sersic,
+    asymmetry,
+    n_sigma_outlier,
+    n_jobs,
+    defer_sersic=False,
+):
+    """Everything of :func:`measure` but the Table: (values, columns, deferred Sersic inputs)."""
     data, bad = as_image(image, "image")
     seg = validate_segmap(segmap, data.shape)
     if mask is not None:
@@ -318,14 +259,30 @@ def measure(
     ):
         values[key] = np.where(small, np.nan, values[key]).astype(float)
     columns = dict(COLUMNS)
+    pending = None
     if nonparametric:
-        _add_statmorph_set(
-            values, flags, data, seg, lab, bad, rms_map, gain, psf_arr, sersic,
-            n_sigma_outlier, int(n_jobs),
+        pending = _add_statmorph_set(
+            values,
+            flags,
+            data,
+            seg,
+            lab,
+            bad,
+            rms_map,
+            gain,
+            psf_arr,
+            sersic,
+            n_sigma_outlier,
+            int(n_jobs),
+            defer_sersic,
         )
         columns.update(NONPARAMETRIC_COLUMNS)
         if sersic:
             columns.update(SERSIC_COLUMNS)
+    return values, columns, pending
+
+
+def _to_table(values, columns, nonparametric) -> Table:
     table = Table()
     for name, (unit, desc) in columns.items():
         col = values[name]
@@ -339,6 +296,106 @@ def measure(
         else "v1: moments, growth radii, Gini, M20, C, A"
     )
     return table
+
+
+def measure(
+    image,
+    segmap,
+    *,
+    rms=None,
+    gain: float | None = None,
+    psf=None,
+    mask=None,
+    labels=None,
+    nonparametric: bool = True,
+    sersic: bool = True,
+    asymmetry: bool = True,
+    n_sigma_outlier: float = 10.0,
+    n_jobs: int = 1,
+) -> Table:
+    """Measure every source of a segmentation map; return one catalog row per label.
+
+    Parameters
+    ----------
+    image : array_like
+        Background-subtracted 2-D image (never modified). NaN/inf pixels are excluded
+        and flag their source with ``MASKED_PIXELS``.
+    segmap : array_like of int
+        Segmentation map (0 = background), same shape.
+    rms : array_like or float, optional
+        1-sigma noise per pixel (statmorph's ``weightmap``); gives ``flux_err`` and
+        ``sn_per_pixel`` and the weights of the Sersic fit.
+    gain : float, optional
+        Electrons per image unit; without ``rms`` the noise is built from it and the sky
+        noise as statmorph does, ``sqrt(|image| / gain + sky_sigma**2)``.
+    psf : array_like, optional
+        PSF image (odd size, centred) convolved with the Sersic model.
+    mask : array_like of bool, optional
+        True = ignore this pixel.
+    labels : sequence of int, optional
+        Labels to measure, in this order (default: every label present, ascending).
+        Labels absent from the map give rows of NaN with the ``SMALL`` flag.
+    nonparametric : bool
+        Compute statmorph's non-parametric set (:data:`NONPARAMETRIC_COLUMNS`) and use its
+        definitions for the shared columns. False gives the fast vectorised first-order
+        columns only (:data:`COLUMNS`, about 1 microsecond per pixel).
+    sersic : bool
+        Fit a PSF-convolved single Sersic profile (:data:`SERSIC_COLUMNS`); needs
+        ``nonparametric`` for its starting point.
+    asymmetry : bool
+        With ``nonparametric=False``: compute the rotational asymmetry about the centroid.
+    n_sigma_outlier : float
+        Outlier rejection of statmorph (pixels this many sigma from their neighbours' mean
+        are masked); <= 0 disables it.
+    n_jobs : int
+        Processes for the per-source statmorph set (-1 or 0: all cores).
+
+    Returns
+    -------
+    astropy.table.Table
+        Columns named as statmorph where the quantity is the same. ``flag`` holds
+        :class:`~morphoscope.flags.Flag` bits; ``flag_statmorph`` and ``flag_sersic`` use
+        statmorph's scale (0 good, 1 suspect, 2 bad, 4 not measured).
+
+    Warns
+    -----
+    MorphoscopeWarning
+        One warning per call naming the sources whose measurement is bad
+        (``flag_statmorph >= 2``) and why.
+
+    Notes
+    -----
+    The first-order columns are vector operations over all sources (O(P log P) for P
+    segment pixels). The statmorph set is a loop over sources on postage stamps of 2.5 times
+    the segment's bounding box; see docs/measure.md for each definition. The Sersic fits of
+    all sources are batched (:func:`morphoscope.measure.sersic.fit_sersic_batch`).
+    Per-source problems set flags and NaN values, they never raise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, x = np.mgrid[:64, :64]
+    >>> img = 100 * np.exp(-((x - 30.0) ** 2 + (y - 20.0) ** 2) / (2 * 3.0**2))
+    >>> seg = (img > 1).astype(int)
+    >>> cat = measure(img, seg, rms=1.0, nonparametric=False)
+    >>> round(float(cat["xc_centroid"][0]), 2), round(float(cat["yc_centroid"][0]), 2)
+    (30.0, 20.0)
+    """
+    values, columns, _ = _measure_core(
+        image,
+        segmap,
+        rms=rms,
+        gain=gain,
+        psf=psf,
+        mask=mask,
+        labels=labels,
+        nonparametric=nonparametric,
+        sersic=sersic,
+        asymmetry=asymmetry,
+        n_sigma_outlier=n_sigma_outlier,
+        n_jobs=n_jobs,
+    )
+    return _to_table(values, columns, nonparametric)
 
 
 #: Columns of the first-order set that the statmorph set redefines.
@@ -361,10 +418,10 @@ _OVERRIDDEN = (
 
 
 def _add_statmorph_set(
-    values, flags, data, seg, lab, bad, rms_map, gain, psf, sersic, nsig, n_jobs
-) -> None:
+    values, flags, data, seg, lab, bad, rms_map, gain, psf, sersic, nsig, n_jobs, defer=False
+):
     """Fill ``values`` with statmorph's quantities (and the Sersic fit); update ``flags``."""
-    from .runner import run_nonparametric, run_sersic
+    from .runner import run_nonparametric
 
     clean = np.where(bad, 0.0, data)
     sm, fm, msgs, fits, failed = run_nonparametric(
@@ -382,6 +439,17 @@ def _add_statmorph_set(
         values[key] = arr
     values["flag_statmorph"] = fm
     flags[failed | (fm >= 4)] |= int(Flag.MEASURE_FAILED)
+    if defer:
+        return {"fits": fits, "msgs": msgs}
+    _finish(values, fits, msgs, psf, sersic, [f"label {int(v)}" for v in lab])
+    return None
+
+
+def _finish(values, fits, msgs, psf, sersic, names) -> None:
+    """Run the (batched) Sersic fits, fill their columns and warn about bad rows."""
+    from .runner import run_sersic
+
+    fm = values["flag_statmorph"]
     if sersic:
         cols, fs, smsgs = run_sersic(fits, psf)
         values.update(cols)
@@ -389,15 +457,104 @@ def _add_statmorph_set(
         for i, m in enumerate(smsgs):
             if fs[i] >= 2 and fm[i] < 4:
                 msgs[i] = msgs[i] + m
-    bad_rows = [i for i in range(len(lab)) if fm[i] >= 2 or (sersic and values["flag_sersic"][i] >= 2)]
+    n = len(names)
+    bad_rows = [i for i in range(n) if fm[i] >= 2 or (sersic and values["flag_sersic"][i] >= 2)]
     if bad_rows:
-        shown = "; ".join(
-            f"label {int(lab[i])}: " + (" ".join(msgs[i]) or "flagged") for i in bad_rows[:20]
-        )
+        shown = "; ".join(f"{names[i]}: " + (" ".join(msgs[i]) or "flagged") for i in bad_rows[:20])
         more = f" (and {len(bad_rows) - 20} more)" if len(bad_rows) > 20 else ""
         warnings.warn(
-            f"{len(bad_rows)} of {len(lab)} sources have bad morphology measurements "
+            f"{len(bad_rows)} of {n} sources have bad morphology measurements "
             f"(flag_statmorph or flag_sersic >= 2): {shown}{more}",
             MorphoscopeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
+
+
+def measure_stamps(
+    images,
+    segmaps,
+    *,
+    rms=None,
+    gain: float | None = None,
+    psfs=None,
+    label: int = 1,
+    sersic: bool = True,
+    n_sigma_outlier: float = 10.0,
+) -> Table:
+    """Measure one source per stamp of a stack (e.g. :func:`morphoscope.simulate.simulate_stamps`).
+
+    Each stamp is measured on its own (exactly as :func:`measure` on that image), and the
+    Sersic fits of all stamps are batched, each with its own PSF.
+
+    Parameters
+    ----------
+    images, segmaps : sequence of 2-D arrays
+        Stamps and their segmentation maps (one image each; never modified).
+    rms : sequence of arrays or floats, or float, optional
+        Noise per stamp.
+    gain : float, optional
+        As in :func:`measure`.
+    psfs : sequence of 2-D arrays or a 2-D array, optional
+        PSF per stamp, or one PSF for all.
+    label : int
+        Label of the source to measure in every segmentation map.
+    sersic, n_sigma_outlier
+        As in :func:`measure`.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per stamp (column ``stamp``), with the columns of :func:`measure`.
+
+    Examples
+    --------
+    >>> from morphoscope.simulate import simulate_stamps
+    >>> st = simulate_stamps(2, size=48, seed=1)
+    >>> cat = measure_stamps(st.images, st.segmaps, rms=st.rms, psfs=st.psfs)  # doctest: +SKIP
+    """
+    n = len(images)
+    if len(segmaps) != n:
+        raise InputError("segmaps", f"{len(segmaps)} segmentation maps for {n} images")
+    if rms is None or np.ndim(rms) == 0:
+        rms_list = [rms] * n
+    else:
+        rms_list = list(rms)
+    if psfs is None:
+        psf_list = [None] * n
+    elif np.ndim(psfs) == 2:
+        psf_list = [psfs] * n
+    else:
+        psf_list = list(psfs)
+    rows, fits, msgs = [], [], []
+    columns: dict = {}
+    for i in range(n):
+        values, columns, pend = _measure_core(
+            images[i],
+            segmaps[i],
+            rms=rms_list[i],
+            gain=gain,
+            psf=None,
+            mask=None,
+            labels=[label],
+            nonparametric=True,
+            sersic=sersic,
+            asymmetry=True,
+            n_sigma_outlier=n_sigma_outlier,
+            n_jobs=1,
+            defer_sersic=True,
+        )
+        rows.append(values)
+        fits.append(pend["fits"][0])
+        msgs.append(pend["msgs"][0])
+    if n == 0:
+        return _to_table(
+            {k: np.zeros(0) for k in {**COLUMNS, **NONPARAMETRIC_COLUMNS, **SERSIC_COLUMNS}},
+            {**COLUMNS, **NONPARAMETRIC_COLUMNS, **(SERSIC_COLUMNS if sersic else {})},
+            True,
+        )
+    values = {k: np.concatenate([np.atleast_1d(r[k]) for r in rows]) for k in rows[0]}
+    psf_arrs = [None if p is None else np.asarray(as_psf(p, "psfs"), float) for p in psf_list]
+    _finish(values, fits, msgs, psf_arrs, sersic, [f"stamp {i}" for i in range(n)])
+    table = _to_table(values, columns, True)
+    table.add_column(np.arange(n), name="stamp", index=0)
+    return table

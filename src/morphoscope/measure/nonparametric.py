@@ -101,7 +101,10 @@ def stamp_slice(bbox: tuple[slice, slice], shape, extent=2.5, min_size=48):
     dist = int(max(dx, dy) * extent / 2.0)
     dist = max(dist, (min_size - min_size % 2) // 2)
     ny, nx = shape
-    return (slice(max(0, yc - dist), min(ny, yc + dist)), slice(max(0, xc - dist), min(nx, xc + dist)))
+    return (
+        slice(max(0, yc - dist), min(ny, yc + dist)),
+        slice(max(0, xc - dist), min(nx, xc + dist)),
+    )
 
 
 def _badpixels(image: np.ndarray, nsigma: float) -> np.ndarray:
@@ -683,7 +686,6 @@ def morphology_one(
     if rpe is not None:
         seg_sa = guard(lambda: _segmap_shape_asym(s, ca, rpe), "shape_asymmetry")
         if seg_sa is not None:
-            ny, nx = s.cut.shape
             yy, xx = np.nonzero(seg_sa)
             rc = float(np.max(np.hypot(yy - ca[1], xx - ca[0])))
             if rc == 0:
@@ -781,8 +783,6 @@ def _m20(s: _Source, seg):
     thr = top[0]
     sel = vals >= thr
     m20v = float(np.sum(vals[sel] * r2[sel]))
-    if thr <= 0:  # pixels outside the Gini segmap (value 0) also pass the threshold
-        m20v = float(np.sum(np.where(img >= thr, img, 0.0)[ys, xs] * r2))
     if m20v <= 0 or mtot <= 0:
         raise _Invalid("[m20] Negative second moment(s).")
     return float(np.log10(m20v / mtot))

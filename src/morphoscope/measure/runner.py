@@ -17,9 +17,7 @@ _SHARED: dict = {}
 
 
 def _init(image, segmap, mask, weightmap, gain, nsig):
-    _SHARED.update(
-        image=image, segmap=segmap, mask=mask, weightmap=weightmap, gain=gain, nsig=nsig
-    )
+    _SHARED.update(image=image, segmap=segmap, mask=mask, weightmap=weightmap, gain=gain, nsig=nsig)
 
 
 def _one(label, bbox, want_sersic):
@@ -127,7 +125,7 @@ def run_sersic(fits, psf):
         msgs[i] = list(m)
         if img is None:
             continue
-        problems.append(SersicProblem(img, w, start, psf))
+        problems.append(SersicProblem(img, w, start, psf[i] if isinstance(psf, list) else psf))
         where.append(i)
         offsets.append(off)
     if problems:

@@ -110,8 +110,10 @@ class _Convolver:
             self.kf = None
             return
         kh, kw = psfs.shape[1:]
-        self.full = (fft.next_fast_len(shape[0] + kh - 1, real=True),
-                     fft.next_fast_len(shape[1] + kw - 1, real=True))
+        self.full = (
+            fft.next_fast_len(shape[0] + kh - 1, real=True),
+            fft.next_fast_len(shape[1] + kw - 1, real=True),
+        )
         self.off = ((kh - 1) // 2, (kw - 1) // 2)
         self.kf = fft.rfft2(psfs, s=self.full, axes=(-2, -1))
 
