@@ -128,7 +128,7 @@ class _Convolver:
 
 
 def fit_sersic_batch(
-    problems: list[SersicProblem], *, max_iter: int = 200, tol: float = 1e-8
+    problems: list[SersicProblem], *, max_iter: int = 100, tol: float = 1e-7
 ) -> dict[str, np.ndarray]:
     """Fit a PSF-convolved single Sérsic profile to every problem, batched by stamp shape.
 
@@ -147,7 +147,7 @@ def fit_sersic_batch(
     -------
     dict
         ``params`` (n, 7), ``errors`` (n, 7), ``chi2_dof`` (n,), ``converged`` (n,) bool,
-        ``at_bound`` (n,) bool (n stuck at its limits). NaN rows for problems with no more
+        ``at_bound`` (n,) bool (n stuck at its limits), ``n_iter`` (n,) iterations. NaN rows for problems with no more
         valid pixels than parameters.
 
     Notes
@@ -175,6 +175,7 @@ def fit_sersic_batch(
         "chi2_dof": np.full(n, np.nan),
         "converged": np.zeros(n, bool),
         "at_bound": np.zeros(n, bool),
+        "n_iter": np.zeros(n, int),
     }
     groups: dict[tuple, list[int]] = {}
     for i, pb in enumerate(problems):
@@ -182,8 +183,13 @@ def fit_sersic_batch(
         if nvalid <= 7 or not np.all(np.isfinite(pb.start)):
             continue
         kshape = None if pb.psf is None else pb.psf.shape
-        groups.setdefault((pb.image.shape, kshape), []).append(i)
-    for (shape, kshape), idx in groups.items():
+        # Stamps are padded (bottom/right) to a multiple of 16 pixels so that stamps of
+        # similar sizes share a batch; padded pixels have zero weight and the model is
+        # zeroed there before the convolution, which keeps each fit identical to an
+        # unpadded one.
+        padded = tuple(int(-(-d // 16) * 16) for d in pb.image.shape)
+        groups.setdefault((padded, kshape), []).append(i)
+    for (shape, kshape), idx in sorted(groups.items(), key=lambda kv: kv[0][0]):
         step = max(1, int(4_000_000 // (shape[0] * shape[1] * 8)))
         for lo in range(0, len(idx), step):
             sub = idx[lo : lo + step]
@@ -197,8 +203,15 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
     B = len(pbs)
     H, W = shape
     yy, xx = np.mgrid[0:H, 0:W].astype(float)
-    data = np.stack([pb.image for pb in pbs])
-    wts = np.stack([pb.weights for pb in pbs])
+    data = np.zeros((B, H, W))
+    wts = np.zeros((B, H, W))
+    support = np.zeros((B, H, W))
+    for k, pb in enumerate(pbs):
+        h, w = pb.image.shape
+        data[k, :h, :w] = pb.image
+        wts[k, :h, :w] = pb.weights
+        support[k, :h, :w] = 1.0
+    padded = bool((support == 0).any())
     p = np.stack([pb.start for pb in pbs]).astype(float)
     conv = _Convolver(None if kshape is None else np.stack([pb.psf for pb in pbs]), shape)
     nvalid = (wts > 0).sum(axis=(1, 2)).astype(float)
@@ -211,6 +224,8 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
     def residuals(pp, sel):
         bn, _ = _bn_coeffs(pp[:, 2])
         m, _ = _model_and_jac(pp, bn, bn, yy, xx, want_jac=False)
+        if padded:
+            m = m * support[sel]
         return wts[sel] * (data[sel] - conv_sel(m, sel))
 
     def conv_sel(img, sel, extra_axis=False):
@@ -225,6 +240,8 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
     def jacobian(pp, sel):
         bn, dbn = _bn_coeffs(pp[:, 2])
         _, jac = _model_and_jac(pp, bn, dbn, yy, xx)
+        if padded:
+            jac *= support[sel][:, None]
         jac = conv_sel(jac, sel, extra_axis=True)
         return -(wts[sel][:, None] * jac).reshape(len(pp), 7, -1)
 
@@ -235,10 +252,12 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
     lam = np.full(B, 1e-3)
     active = np.isfinite(chi2)
     converged = np.zeros(B, bool)
+    n_iter = np.zeros(B, int)
     for _ in range(max_iter):
         a = np.flatnonzero(active)
         if a.size == 0:
             break
+        n_iter[a] += 1
         J = jacobian(p[a], a)  # (b, 7, N)
         A = np.einsum("bkn,bln->bkl", J, J)
         g = np.einsum("bkn,bn->bk", J, r[a])
@@ -287,4 +306,5 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
         "chi2_dof": chi2_dof,
         "converged": converged,
         "at_bound": at_bound,
+        "n_iter": n_iter,
     }
