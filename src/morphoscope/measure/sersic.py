@@ -147,8 +147,8 @@ def fit_sersic_batch(
     -------
     dict
         ``params`` (n, 7), ``errors`` (n, 7), ``chi2_dof`` (n,), ``converged`` (n,) bool,
-        ``at_bound`` (n,) bool (n stuck at its limits), ``n_iter`` (n,) iterations. NaN rows for problems with no more
-        valid pixels than parameters.
+        ``at_bound`` (n,) bool (n stuck at its limits), ``n_iter`` (n,) iterations.
+        NaN rows for problems with no more valid pixels than parameters.
 
     Notes
     -----
