@@ -77,7 +77,14 @@ def run_statmorph(st, n, with_psf=True):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
-            m = statmorph.SourceMorphology(img, seg, 1, weightmap=rms, psf=psf)
+            try:
+                m = statmorph.SourceMorphology(img, seg, 1, weightmap=rms, psf=psf)
+            except Exception as exc:  # statmorph raises on e.g. an empty segmentation map
+                t_all += time.perf_counter() - t0
+                row = dict.fromkeys(NONPARAM + SERSIC, np.nan)
+                row.update(flag=4, flag_sersic=4, exception=f"{type(exc).__name__}: {exc}")
+                rows.append(row)
+                continue
             t_all += time.perf_counter() - t0
         if m.flag < 4:
             t_sersic += m.sersic_runtime
@@ -188,6 +195,11 @@ def main(argv=None) -> None:
     print(f"  speed ratio {t_sm / t_ms:8.1f} x  with the Sersic fit, "
           f"{(t_sm - t_sm_sersic) / t_ms_np:.1f} x without")
 
+    raised = [i for i, r in enumerate(theirs) if "exception" in r]
+    if raised:
+        print(f"\nstatmorph raised on {len(raised)} stamps (morphoscope flags them, "
+              f"flag_statmorph {sorted(set(np.asarray(ours['flag_statmorph'])[raised]))}): "
+              f"{theirs[raised[0]]['exception']}")
     fs = np.array([r["flag"] for r in theirs])
     fo = np.asarray(ours["flag_statmorph"])
     print(f"\nflag agreement: {100 * np.mean(fs == fo):.1f}% "

@@ -62,8 +62,12 @@ def main() -> None:
         a, b = np.asarray(ours[q], float), np.asarray(ref[q], float)
         ax.scatter(b, a, s=10, c="C0", label="morphoscope")
         if q == "sersic_n":
-            ax.scatter(b, np.asarray(st.truth["n"], float), s=8, c="C3", marker="x",
-                       label="truth (single components)")  # fmt: skip
+            cls = np.asarray(st.truth["class"])
+            single = (cls == "spheroid") | (
+                (cls == "disk") & (np.asarray(st.truth["bulge_fraction"]) == 0)
+            )
+            truth_n = np.where(single, np.asarray(st.truth["n"], float), np.nan)
+            ax.scatter(b, truth_n, s=8, c="C3", marker="x", label="truth (single Sersic)")
             ax.legend(fontsize=7, loc="upper left")
         ok = np.isfinite(a) & np.isfinite(b)
         lo, hi = np.nanmin(np.r_[a[ok], b[ok]]), np.nanmax(np.r_[a[ok], b[ok]])
@@ -71,7 +75,7 @@ def main() -> None:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("statmorph", fontsize=8)
         ax.set_ylabel("morphoscope", fontsize=8)
-        if q in ("rpetro_circ", "sersic_n"):
+        if q == "sersic_n":
             ax.set_xscale("log")
             ax.set_yscale("log")
     fig.suptitle(f"{args.n} simulated stamps: morphoscope.measure vs statmorph 0.7 (same inputs)")
