@@ -129,7 +129,13 @@ def run_sersic(fits, psf):
         where.append(i)
         offsets.append(off)
     if problems:
-        res = fit_sersic_batch(problems)
+        try:
+            res = fit_sersic_batch(problems)
+        except Exception as exc:  # a numerical failure of the batch flags its fits
+            for i in where:
+                flag[i] = 2
+                msgs[i].append(f"[sersic] fit failed ({type(exc).__name__}: {exc}).")
+            return cols, flag, msgs
         for k, i in enumerate(where):
             p, e = res["params"][k], res["errors"][k]
             if not np.all(np.isfinite(p)):
