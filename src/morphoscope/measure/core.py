@@ -215,7 +215,7 @@ def _measure_core(
             except Exception as exc:  # pragma: no cover - defensive
                 flags[i] |= int(Flag.MEASURE_FAILED)
                 warnings.warn(
-                    f"label {lab[i]}: asymmetry failed ({exc})", MorphoscopeWarning, stacklevel=2
+                    f"label {lab[i]}: asymmetry failed ({exc})", MorphoscopeWarning, stacklevel=3
                 )
 
     empty = groups.count == 0
@@ -445,7 +445,7 @@ def _add_statmorph_set(
     return None
 
 
-def _finish(values, fits, msgs, psf, sersic, names) -> None:
+def _finish(values, fits, msgs, psf, sersic, names, stacklevel=5) -> None:
     """Run the (batched) Sersic fits, fill their columns and warn about bad rows."""
     from .runner import run_sersic
 
@@ -466,7 +466,7 @@ def _finish(values, fits, msgs, psf, sersic, names) -> None:
             f"{len(bad_rows)} of {n} sources have bad morphology measurements "
             f"(flag_statmorph or flag_sersic >= 2): {shown}{more}",
             MorphoscopeWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
 
 
@@ -554,7 +554,7 @@ def measure_stamps(
         )
     values = {k: np.concatenate([np.atleast_1d(r[k]) for r in rows]) for k in rows[0]}
     psf_arrs = [None if p is None else np.asarray(as_psf(p, "psfs"), float) for p in psf_list]
-    _finish(values, fits, msgs, psf_arrs, sersic, [f"stamp {i}" for i in range(n)])
+    _finish(values, fits, msgs, psf_arrs, sersic, [f"stamp {i}" for i in range(n)], 3)
     table = _to_table(values, columns, True)
     table.add_column(np.arange(n), name="stamp", index=0)
     return table
