@@ -269,7 +269,7 @@ def test_agrees_with_statmorph():
 def test_measure_stamps_matches_measure_per_stamp(galaxy):
     img, seg, sigma, psf, truth = galaxy
     flipped = img[::-1].copy()
-    stack = measure_stamps([img, flipped], [seg, seg[::-1]], rms=sigma, psfs=[psf, psf])
+    stack = measure_stamps([img, flipped], [seg, seg[::-1]], rms=sigma, psfs=[psf, psf], n_jobs=2)
     assert list(stack["stamp"]) == [0, 1] and len(stack) == 2
     one = measure(img, seg, rms=sigma, psf=psf)[0]
     for q in ("asymmetry", "gini", "rpetro_ellip", "sersic_n", "sersic_rhalf_err"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 
 import astropy.units as u
 import numpy as np
@@ -480,6 +482,7 @@ def measure_stamps(
     label: int = 1,
     sersic: bool = True,
     n_sigma_outlier: float = 10.0,
+    n_jobs: int = 1,
 ) -> Table:
     """Measure one source per stamp of a stack (e.g. :func:`morphoscope.simulate.simulate_stamps`).
 
@@ -500,6 +503,9 @@ def measure_stamps(
         Label of the source to measure in every segmentation map.
     sersic, n_sigma_outlier
         As in :func:`measure`.
+    n_jobs : int
+        Processes for the non-parametric part (-1 or 0: all cores); the Sersic fits are
+        batched in the calling process.
 
     Returns
     -------
@@ -525,27 +531,20 @@ def measure_stamps(
         psf_list = [psfs] * n
     else:
         psf_list = list(psfs)
-    rows, fits, msgs = [], [], []
-    columns: dict = {}
-    for i in range(n):
-        values, columns, pend = _measure_core(
-            images[i],
-            segmaps[i],
-            rms=rms_list[i],
-            gain=gain,
-            psf=None,
-            mask=None,
-            labels=[label],
-            nonparametric=True,
-            sersic=sersic,
-            asymmetry=True,
-            n_sigma_outlier=n_sigma_outlier,
-            n_jobs=1,
-            defer_sersic=True,
-        )
-        rows.append(values)
-        fits.append(pend["fits"][0])
-        msgs.append(pend["msgs"][0])
+    tasks = [
+        (images[i], segmaps[i], rms_list[i], gain, label, sersic, n_sigma_outlier) for i in range(n)
+    ]
+    if n_jobs is None or n_jobs < 1:
+        n_jobs = os.cpu_count() or 1
+    if n_jobs > 1 and n > 1:
+        with ProcessPoolExecutor(max_workers=n_jobs) as ex:
+            done = list(ex.map(_one_stamp, tasks, chunksize=max(1, n // (4 * n_jobs))))
+    else:
+        done = [_one_stamp(t) for t in tasks]
+    rows = [d[0] for d in done]
+    columns: dict = done[0][1] if done else {}
+    fits = [d[2]["fits"][0] for d in done]
+    msgs = [d[2]["msgs"][0] for d in done]
     if n == 0:
         return _to_table(
             {k: np.zeros(0) for k in {**COLUMNS, **NONPARAMETRIC_COLUMNS, **SERSIC_COLUMNS}},
@@ -558,3 +557,24 @@ def measure_stamps(
     table = _to_table(values, columns, True)
     table.add_column(np.arange(n), name="stamp", index=0)
     return table
+
+
+def _one_stamp(task):
+    image, segmap, rms, gain, label, sersic, nsig = task
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MorphoscopeWarning)
+        return _measure_core(
+            image,
+            segmap,
+            rms=rms,
+            gain=gain,
+            psf=None,
+            mask=None,
+            labels=[label],
+            nonparametric=True,
+            sersic=sersic,
+            asymmetry=True,
+            n_sigma_outlier=nsig,
+            n_jobs=1,
+            defer_sersic=True,
+        )

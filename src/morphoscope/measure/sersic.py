@@ -26,6 +26,8 @@ __all__ = ["PARAMS", "SersicProblem", "fit_sersic_batch"]
 #: Parameter order of the fit.
 PARAMS = ("amplitude", "rhalf", "n", "xc", "yc", "ellip", "theta")
 N_MIN, N_MAX = 0.01, 20.0
+#: Initial Levenberg-Marquardt damping (relative to the diagonal of J^T J).
+LAMBDA0 = 1e-3
 
 
 class SersicProblem:
@@ -249,7 +251,7 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
     p = clamp(p)
     r = residuals(p, all_idx).reshape(B, -1)
     chi2 = np.sum(r**2, axis=1)
-    lam = np.full(B, 1e-3)
+    lam = np.full(B, LAMBDA0)
     active = np.isfinite(chi2)
     converged = np.zeros(B, bool)
     n_iter = np.zeros(B, int)
