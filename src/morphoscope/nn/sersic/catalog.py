@@ -74,8 +74,8 @@ def cut_stamps(
     """
     b = int(bin_factor)
     big = size * b
-    x0 = int(round(x - (big - 1) / 2.0))
-    y0 = int(round(y - (big - 1) / 2.0))
+    x0 = round(x - (big - 1) / 2.0)
+    y0 = round(y - (big - 1) / 2.0)
     out = np.full((big, big), np.nan)
     ny, nx = image.shape
     xa, xb = max(0, x0), min(nx, x0 + big)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 __all__ = ["SNR_BINS", "residual_stats", "sersic_metrics"]
@@ -105,7 +107,7 @@ def sersic_metrics(pred, truth, *, snr_min: float = 30.0, size: int = 64) -> dic
     snr = np.asarray(truth["snr"])
     sel = snr > snr_min
     by_snr = []
-    for lo, hi in zip(SNR_BINS[:-1], SNR_BINS[1:], strict=True):
+    for lo, hi in itertools.pairwise(SNR_BINS):
         b = (snr > lo) & (snr <= hi)
         if b.any():
             s = _summary(pred, truth, b, size)

@@ -23,6 +23,8 @@ deblends it from neighbours and noise.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 from torch import nn
@@ -140,7 +142,7 @@ class SersicEncoderDecoder(nn.Module):
         self._dec_shape = (2 * w, s0, s0)
         up = []
         chans = [2 * w, w, w // 2, w // 4]
-        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
+        for cin, cout in itertools.pairwise(chans):
             up += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.ReLU(inplace=True)]
         up += [nn.ConvTranspose2d(chans[-1], 1, 4, 2, 1)]
         self.decoder = nn.Sequential(*up)

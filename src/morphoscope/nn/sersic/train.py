@@ -71,6 +71,12 @@ def load_config(path: str | Path | None = None, **overrides) -> dict:
     return config
 
 
+_CARD_DATA_KEYS = (
+    "n_train", "n_val", "n_test", "size", "snr_range", "psf_fwhm_range", "r_e_range",
+    "sersic_n_range", "neighbours", "max_offset", "seed",
+)  # fmt: skip
+
+
 def _targets(data: dict, scale: np.ndarray) -> np.ndarray:
     pa2 = 2 * data["pa"].astype(np.float64)
     return np.stack(
@@ -209,10 +215,9 @@ def train_sersicnet(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config["lr"], total_steps=steps * int(config["epochs"]), pct_start=0.2
     )
-    history: dict[str, list[float]] = {
-        k: [] for k in ("epoch", "train_loss", "train_nll", "train_mse", "val_loss", "val_nll",
-                        "val_mse", "seconds")  # fmt: skip
-    }
+    keys = ("epoch", "train_loss", "train_nll", "train_mse", "val_loss", "val_nll", "val_mse",
+            "seconds")  # fmt: skip
+    history: dict[str, list[float]] = {k: [] for k in keys}
     t_train = time.perf_counter()
     rw = float(config["recon_weight"])
     for epoch in range(1, int(config["epochs"]) + 1):
@@ -247,7 +252,8 @@ def train_sersicnet(
     z = ((ys - mu) / (0.5 * lv).exp()).abs().numpy()
     scale = np.quantile(z, 0.6827, axis=0)
     net.sigma_scale.copy_(torch.from_numpy(scale.astype(np.float32)))
-    log("sigma calibration factors: " + ", ".join(f"{t} {s:.3f}" for t, s in zip(TARGETS, scale)))
+    factors = ", ".join(f"{t} {s:.3f}" for t, s in zip(TARGETS, scale, strict=True))
+    log(f"sigma calibration factors: {factors}")
     net = net.to(memory_format=torch.contiguous_format)
     net.eval()
 
@@ -273,17 +279,19 @@ def train_sersicnet(
         "weights_bytes": (out / "sersicnet.pt").stat().st_size,
         "data": {
             "simulator": "morphoscope.simulate.simulate_stamps (GalSim), single Sersic",
-            **{k: config[k] for k in ("n_train", "n_val", "n_test", "size", "snr_range",
-                                      "psf_fwhm_range", "r_e_range", "sersic_n_range",
-                                      "neighbours", "max_offset", "seed")},  # fmt: skip
+            **{k: config[k] for k in _CARD_DATA_KEYS},
         },
         "training": {
-            "epochs": config["epochs"], "batch_size": bs, "lr": config["lr"],
-            "threads": config["threads"], "data_seconds": round(t_data, 1),
-            "train_seconds": round(t_train, 1), "wall_seconds": round(wall, 1),
+            "epochs": config["epochs"],
+            "batch_size": bs,
+            "lr": config["lr"],
+            "threads": config["threads"],
+            "data_seconds": round(t_data, 1),
+            "train_seconds": round(t_train, 1),
+            "wall_seconds": round(wall, 1),
             "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
             "torch": torch.__version__,
-        },  # fmt: skip
+        },
         "sigma_scale": dict(zip(TARGETS, (round(float(s), 4) for s in scale), strict=True)),
         "metrics_snr_gt_30": metrics,
         "metrics_all": metrics_all,
@@ -352,9 +360,9 @@ def _write_card_md(path: Path, card: dict) -> None:
         "| parameter | median bias | scatter | 68% coverage |",
         "| --- | --- | --- | --- |",
     ]
-    for key, label in (("n", "n [dex]"), ("r_e", "r_e [dex]"), ("q", "q"),
-                       ("flux", "flux [dex]"), ("pa", "PA [rad], q < 0.8"),
-                       ("centre", "centre [px]")):  # fmt: skip
+    labels = (("n", "n [dex]"), ("r_e", "r_e [dex]"), ("q", "q"), ("flux", "flux [dex]"),
+              ("pa", "PA [rad], q < 0.8"), ("centre", "centre [px]"))  # fmt: skip
+    for key, label in labels:
         if key in m:
             v = m[key]
             lines.append(
