@@ -66,16 +66,20 @@ def _train(args) -> int:
 
 
 def _predict(args) -> int:
-    from ..exceptions import InputError
-    from ..io import read_image
+    import numpy as np
+
+    from ..exceptions import InputError, ParameterError
+    from ..io import read_fits_array, read_image
     from ..io.write import write_catalog
     from ..nn.sersic import SersicNet, predict_catalog
 
     image = read_image(args.image)
     data = getattr(image, "data", image)
     if args.segmap:
-        sources = read_image(args.segmap)
-        sources = getattr(sources, "data", sources).astype(int)
+        seg = read_fits_array(args.segmap)[0]
+        if seg.ndim != 2 or seg.dtype.kind not in "iuf":
+            raise InputError(args.segmap, "expected a 2-D integer segmentation map")
+        sources = seg.astype(np.int64)
     else:
         from astropy.table import Table
 
@@ -88,12 +92,16 @@ def _predict(args) -> int:
         try:
             rms = float(args.rms)
         except ValueError:
-            rms = read_image(args.rms)
-            rms = getattr(rms, "data", rms)
-    binf = args.bin if args.bin == "auto" else int(args.bin)
+            rms = read_fits_array(args.rms)[0].astype(np.float64)
+    if args.bin == "auto":
+        binf: int | str = "auto"
+    elif args.bin.isdigit():
+        binf = int(args.bin)
+    else:
+        raise ParameterError("--bin", args.bin, "a positive integer or 'auto'")
     net = SersicNet.load(args.weights) if args.weights else None
     table = predict_catalog(data, sources, psf_fwhm=args.psf_fwhm, rms=rms, net=net,
-                            bin_factor=binf)  # fmt: skip
+                            mask=getattr(image, "bad", None), bin_factor=binf)  # fmt: skip
     write_catalog(args.out, table)
     print(f"{len(table)} sources -> {args.out}", file=sys.stdout)
     return 0

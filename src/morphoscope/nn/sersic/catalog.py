@@ -21,8 +21,9 @@ __all__ = ["cut_stamps", "predict_catalog"]
 AUTO_RADIUS = 20.0
 
 
-def _sources(sources, shape) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _sources(sources, image) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """ids, x, y, isophotal radius (NaN when unknown) from a segmap or a catalog."""
+    shape = image.shape
     if isinstance(sources, Table) or hasattr(sources, "colnames"):
         names = sources.colnames
         xcol = next((c for c in ("x", "xcentroid", "x_centroid", "X_IMAGE") if c in names), None)
@@ -43,18 +44,24 @@ def _sources(sources, shape) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         raise InputError("segmap", "expected a 2-D integer segmentation map or a catalog Table")
     if seg.shape != shape:
         raise InputError("segmap", f"shape {seg.shape} does not match the image shape {shape}")
-    return _segmap_sources(seg)
+    return _segmap_sources(seg, image)
 
 
-def _segmap_sources(seg: np.ndarray):
+def _segmap_sources(seg: np.ndarray, image: np.ndarray):
+    """Labels, flux-weighted centroids (positive pixels) and isophotal radii of segments."""
     from scipy import ndimage
 
     ids = np.unique(seg[seg > 0])
     yy, xx = np.indices(seg.shape)
-    area = ndimage.sum_labels(np.ones(seg.shape), seg, ids)
-    x = ndimage.mean(xx, seg, ids)
-    y = ndimage.mean(yy, seg, ids)
-    return ids, np.asarray(x, float), np.asarray(y, float), np.sqrt(np.asarray(area) / np.pi)
+    area = np.asarray(ndimage.sum_labels(np.ones(seg.shape), seg, ids))
+    w = np.clip(np.nan_to_num(image), 0, None)
+    wsum = np.asarray(ndimage.sum_labels(w, seg, ids))
+    safe = np.where(wsum > 0, wsum, 1.0)
+    x = np.where(wsum > 0, np.asarray(ndimage.sum_labels(w * xx, seg, ids)) / safe,
+                 np.asarray(ndimage.mean(xx, seg, ids)))  # fmt: skip
+    y = np.where(wsum > 0, np.asarray(ndimage.sum_labels(w * yy, seg, ids)) / safe,
+                 np.asarray(ndimage.mean(yy, seg, ids)))  # fmt: skip
+    return ids, x, y, np.sqrt(area / np.pi)
 
 
 def cut_stamps(
@@ -141,10 +148,9 @@ def predict_catalog(
     >>> import numpy as np
     >>> from morphoscope.simulate import simulate_stamps
     >>> st = simulate_stamps(1, seed=3, neighbours=0, sersic_n_range=(1, 2),
-    ...                      class_fractions=[0, 1, 0, 0])
+    ...                      r_e_range=(2, 4), class_fractions=[0, 1, 0, 0])
     >>> img = np.zeros((100, 120)); img[20:84, 40:104] = st.images[0]
-    >>> seg = np.zeros(img.shape, int); seg[st.segmaps[0] > 0 + 0 * 20] = 0
-    >>> seg[20:84, 40:104] = st.segmaps[0] == 1
+    >>> seg = np.zeros(img.shape, int); seg[20:84, 40:104] = st.segmaps[0]
     >>> cat = predict_catalog(img, seg, psf_fwhm=float(st.psf_fwhm[0]), rms=float(st.rms[0]))
     >>> len(cat), int(cat["bin_factor"][0])
     (1, 1)
@@ -156,7 +162,7 @@ def predict_catalog(
         raise ParameterError("psf_fwhm", psf_fwhm, "a positive number of pixels")
     rms_map = None if rms is None else as_rms(rms, img.shape)[0]
     net = SersicNet.pretrained() if net is None else net
-    ids, xs, ys, radius = _sources(sources, img.shape)
+    ids, xs, ys, radius = _sources(sources, work)
     if bin_factor == "auto":
         bins = np.where(np.isfinite(radius), np.ceil(radius / AUTO_RADIUS), 1).astype(int)
         bins = np.maximum(bins, 1)
