@@ -104,6 +104,8 @@ def sersic_metrics(pred, truth, *, snr_min: float = 30.0, size: int = 64) -> dic
         ``std``, ``coverage``, ``count``; in dex for n, r_e, flux) and ``by_snr`` (the
         same for n, r_e, q in the bins :data:`SNR_BINS`).
     """
+    if hasattr(truth, "colnames"):  # a Table: `in` would test rows, not columns
+        truth = {c: np.asarray(truth[c]) for c in truth.colnames}
     snr = np.asarray(truth["snr"])
     sel = snr > snr_min
     by_snr = []
