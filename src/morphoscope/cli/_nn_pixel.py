@@ -4,7 +4,7 @@
 
     morphoscope nn train-pixel [--config CONFIG] [--out WEIGHTS] [--cache DIR]
     morphoscope nn classify-pixels IMAGE... --out DIR [--segmap SEGMAP] [--weights WEIGHTS]
-                                   [--noise SIGMA...] [--tile 256] [--overlap 64]
+                                   [--noise SIGMA...] [--tile 512] [--overlap 128]
 """
 
 from __future__ import annotations
@@ -64,8 +64,10 @@ def add_actions(sub) -> None:
         metavar="SIGMA",
         help="sky noise per band (default: estimated from each image)",
     )
-    c.add_argument("--tile", type=int, default=256, help="tile side in pixels (default: 256)")
-    c.add_argument("--overlap", type=int, default=64, help="tile overlap (default: 64)")
+    c.add_argument("--tile", type=int, default=512, help="tile side in pixels (default: 512)")
+    c.add_argument(
+        "--overlap", type=int, default=None, help="tile overlap (default: a quarter of the tile)"
+    )
     c.set_defaults(func=handle_classify_pixels)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,11 +28,11 @@ __all__ = [
 #: Output channels of the network, in order (index = class id of the simulator).
 CLASS_NAMES: tuple[str, ...] = ("background", "spheroid", "disk", "irregular", "point_source")
 
+#: Default tile side of the tiled inference (pixels); the default overlap is a quarter.
+DEFAULT_TILE = 512
+
 #: File names of the shipped weights and model card, next to this module.
 WEIGHTS_FILE = "pixel_classifier.pt"
-
-#: Default network architecture.
-DEFAULT_ARCH = {"n_bands": 3, "widths": [8, 16, 32, 64], "dilation": 2, "stretch": 1.0}
 
 
 def noise_sigma(image: np.ndarray, bad: np.ndarray | None = None) -> tuple[float, float]:
@@ -190,7 +191,7 @@ def blend_window(length: int, overlap: int, at_start: bool, at_end: bool) -> np.
     --------
     >>> w = blend_window(8, 4, at_start=False, at_end=True)
     >>> w.round(2).tolist()
-    [0.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    [0.0, 0.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0]
     """
     d = np.arange(length, dtype=np.float64)
     w = np.ones(length)
@@ -397,7 +398,8 @@ class PixelClassifier:
             payload = torch.load(p, map_location="cpu", weights_only=True)
             clf = cls(**payload["config"])
             clf.net.load_state_dict(payload["state_dict"])
-        except (KeyError, TypeError, RuntimeError, EOFError, ValueError) as exc:
+        except (KeyError, TypeError, RuntimeError, EOFError, ValueError,
+                pickle.UnpicklingError) as exc:  # fmt: skip
             raise InputError(str(path), f"not a PixelClassifier weights file ({exc})") from None
         clf.meta = payload.get("meta", {}) or {}
         clf.net.eval()
@@ -417,8 +419,8 @@ class PixelClassifier:
         images,
         *,
         noise=None,
-        tile: int = 256,
-        overlap: int = 64,
+        tile: int = DEFAULT_TILE,
+        overlap: int | None = None,
         batch_size: int = 4,
     ) -> np.ndarray:
         """Class probabilities of every pixel.
@@ -433,9 +435,11 @@ class PixelClassifier:
         noise : float or list, optional
             Per-band sky noise (numbers or rms maps); estimated when omitted.
         tile : int
-            Tile side in pixels (>= 32); images up to this size run in one pass.
+            Tile side in pixels (>= 32, default 512); images up to this size run in
+            one pass.
         overlap : int
-            Overlap of neighbouring tiles (0 <= overlap <= tile / 2); the outer
+            Overlap of neighbouring tiles (0 <= overlap <= tile / 2; default tile / 4,
+            i.e. 128); the outer
             quarter of every overlap is discarded and the rest blended smoothly.
         batch_size : int
             Tiles per forward pass.
@@ -453,10 +457,14 @@ class PixelClassifier:
         x, _ = prepare_input(images, self.n_bands, noise=noise, stretch=self.config["stretch"])
         return self._proba(x, tile, overlap, batch_size)
 
-    def _proba(self, x: np.ndarray, tile: int, overlap: int, batch_size: int) -> np.ndarray:
+    def _proba(
+        self, x: np.ndarray, tile: int, overlap: int | None, batch_size: int
+    ) -> np.ndarray:
         for name, value, lo in (("tile", tile, 32), ("batch_size", batch_size, 1)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
                 raise ParameterError(name, value, f"an integer >= {lo}")
+        if overlap is None:
+            overlap = tile // 4
         if (
             isinstance(overlap, bool)
             or not isinstance(overlap, numbers.Integral)
@@ -498,7 +506,9 @@ class PixelClassifier:
         *,
         noise=None,
         proba: np.ndarray | None = None,
-        **kwargs,
+        tile: int = DEFAULT_TILE,
+        overlap: int | None = None,
+        batch_size: int = 4,
     ) -> Table:
         """Class of every segment: flux-weighted mean of its pixels' probabilities.
 
@@ -512,8 +522,8 @@ class PixelClassifier:
             Per-band sky noise (see :meth:`predict_proba`).
         proba : numpy.ndarray, optional
             Probabilities already computed by :meth:`predict_proba` (skips the network).
-        **kwargs
-            ``tile``, ``overlap``, ``batch_size`` of :meth:`predict_proba`.
+        tile, overlap, batch_size : int
+            As in :meth:`predict_proba`.
 
         Returns
         -------
@@ -523,8 +533,7 @@ class PixelClassifier:
         """
         x, weight = prepare_input(images, self.n_bands, noise=noise, stretch=self.config["stretch"])
         if proba is None:
-            proba = self._proba(x, kwargs.pop("tile", 256), kwargs.pop("overlap", 64),
-                                kwargs.pop("batch_size", 4))  # fmt: skip
+            proba = self._proba(x, tile, overlap, batch_size)
         elif np.shape(proba) != (len(CLASS_NAMES), *x.shape[1:]):
             raise InputError("proba", f"expected shape {(len(CLASS_NAMES), *x.shape[1:])}")
         return aggregate_segments(np.asarray(proba), np.asarray(segmap), weight)

@@ -48,7 +48,7 @@ class UNet(nn.Module):
         self,
         in_channels: int,
         n_classes: int = 5,
-        widths: Sequence[int] = (16, 32, 48, 64),
+        widths: Sequence[int] = (8, 16, 32, 64),
         dilation: int = 2,
     ) -> None:
         super().__init__()

@@ -118,8 +118,8 @@ def evaluate(
     *,
     min_snr: float = 30.0,
     bands=None,
-    tile: int = 256,
-    overlap: int = 64,
+    tile: int = 512,
+    overlap: int | None = None,
 ) -> dict:
     """Pixel and object metrics of a classifier on cached scenes with truth.
 
@@ -363,7 +363,8 @@ def write_model_card(clf: PixelClassifier, json_path, md_path) -> None:
         f"{t.get('lr')}; class weights {t.get('class_weights')}; best epoch "
         f"{meta.get('best_epoch')} (validation pixel + object accuracy).",
         f"- Wall time {meta.get('wall_time_s', 0) / 60:.1f} min "
-        f"({meta.get('fit_time_s', 0) / 60:.1f} min fitting, {meta.get('simulation_time_s', 0) / 60:.1f} min simulating) with "
+        f"({meta.get('fit_time_s', 0) / 60:.1f} min fitting, "
+        f"{meta.get('simulation_time_s', 0) / 60:.1f} min simulating) with "
         f"{meta.get('threads')} threads on {meta.get('machine')} shared with other jobs.",
         f"- Reproduce: `morphoscope nn train-pixel --config config.yaml` (seed {cfg.get('seed')}).",
         "",
