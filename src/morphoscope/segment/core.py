@@ -89,7 +89,7 @@ def segment_image(
     contrast: float = 0.0003,
     max_saddle_ratio: float = 1.0,
     knot_fraction: float = 0.05,
-    min_knots: int = 4,
+    min_knots: int = 6,
     knot_area: float | None = None,
     min_distance: int = 5,
     box_size: int = 64,
@@ -301,7 +301,7 @@ def segment(
         watershed from the smoothed image's significant local maxima, and merging of
         basins across saddles that are not significant (see
         :func:`~morphoscope.segment.deblend.deblend_saddle`: ``prominence`` 3,
-        ``contrast`` 0.0003, ``max_saddle_ratio`` 1, and the knot rule ``min_knots`` 4,
+        ``contrast`` 0.0003, ``max_saddle_ratio`` 1, and the knot rule ``min_knots`` 6,
         ``knot_fraction`` 0.05, ``knot_area`` pi (2 FWHM)**2 for clumpy galaxies).
         ``"zhu"``: the reference recipe (threshold 3 x rms, distance transform, local
         maxima with a 3x3 footprint and ``min_distance`` 5, watershed of the negative

@@ -124,7 +124,7 @@ def deblend_saddle(
     max_saddle_ratio: float = 1.0,
     threshold: float | None = None,
     knot_fraction: float = 0.05,
-    min_knots: int = 4,
+    min_knots: int = 6,
     knot_area: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split detections into sources at significant saddles of the smoothed image.
@@ -212,7 +212,7 @@ def _deblend_packed(
     max_saddle_ratio,
     threshold,
     knot_fraction=0.05,
-    min_knots=4,
+    min_knots=6,
     knot_area=np.inf,
 ):
     """De-blend on the packed canvas; return the labels, parents and peak pixel of each label."""
