@@ -88,6 +88,16 @@ def _shelf_pack(heights: np.ndarray, widths: np.ndarray, gap: int = 1):
     return oy, ox, (y + shelf, width)
 
 
+def _roots(parent: np.ndarray) -> np.ndarray:
+    """Root of every node of a union-find forest (vectorised pointer jumping)."""
+    roots = parent.copy()
+    while True:
+        nxt = roots[roots]
+        if np.array_equal(nxt, roots):
+            return roots
+        roots = nxt
+
+
 def pack_detections(detections: np.ndarray, n: int):
     """Copy every detection's bounding box into a compact canvas, one pixel apart.
 
@@ -103,14 +113,16 @@ def pack_detections(detections: np.ndarray, n: int):
     w = np.array([sl[1].stop for sl in slices]) - x0
     oy, ox, shape = _shelf_pack(h, w)
     plab = np.zeros(shape, np.int32)
-    pidx = np.full(shape, -1, np.int64)
-    nx = detections.shape[1]
     for k, sl in enumerate(slices):
         m = detections[sl] == k + 1
-        dst = (slice(oy[k], oy[k] + h[k]), slice(ox[k], ox[k] + w[k]))
-        plab[dst][m] = k + 1
-        flat = np.add.outer(np.arange(y0[k], y0[k] + h[k]) * nx, np.arange(x0[k], x0[k] + w[k]))
-        pidx[dst][m] = flat[m]
+        dst = plab[oy[k] : oy[k] + h[k], ox[k] : ox[k] + w[k]]
+        dst[m] = k + 1
+    # Image pixel of every packed pixel: shift by its detection's offset.
+    inside = np.flatnonzero(plab)
+    k = plab.ravel()[inside] - 1
+    py, px = np.divmod(inside, shape[1])
+    pidx = np.full(shape, -1, np.int64)
+    pidx.ravel()[inside] = (py - oy[k] + y0[k]) * detections.shape[1] + (px - ox[k] + x0[k])
     return plab, pidx
 
 
@@ -275,7 +287,9 @@ def _deblend_packed(
     # a saddle level.
     in_multi = multi[parent_of_basin[pb]]
     pb, pv = pb[in_multi], pv[in_multi]
-    order_pix = np.lexsort((pv, pb))
+    # Sort by basin, then by value: one argsort of basin + value scaled into [0, 0.5).
+    span = float(pv.max() - pv.min()) if pv.size else 1.0
+    order_pix = np.argsort(pb + 0.5 * (pv - (pv.min() if pv.size else 0.0)) / (span or 1.0))
     pv = pv[order_pix]
     cum = np.concatenate([[0.0], np.cumsum(pv)])
     count = np.bincount(pb, minlength=nb + 1)
@@ -322,7 +336,7 @@ def _deblend_packed(
         # ``knot_fraction`` of the galaxy's flux and compact (``knot_area``), it is one clumpy
         # galaxy (star-forming knots on a disk), not a group: the small pieces rejoin it.
         comp_flux = np.zeros(nb + 1)
-        np.add.at(comp_flux, [find(i) for i in range(1, nb + 1)], flux[1:])
+        np.add.at(comp_flux, _roots(root)[1:], flux[1:])
         up, excess_of = {}, {}
         for low, high, excess, area in kept:  # in order of decreasing saddle: the first counts
             c = find(low)
@@ -345,7 +359,7 @@ def _deblend_packed(
             if len(kids) >= min_knots:
                 for c in kids:
                     root[c] = t
-    roots = np.array([find(i) for i in range(nb + 1)])
+    roots = _roots(root)
     uniq, inverse = np.unique(roots[1:], return_inverse=True)
     lut = np.zeros(nb + 1, np.int32)
     lut[1:] = inverse.astype(np.int32) + 1
