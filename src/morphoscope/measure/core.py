@@ -134,7 +134,10 @@ def measure(
     if labels is None:
         lab = present
     else:
-        lab = np.asarray(labels, dtype=np.int64).ravel()
+        try:
+            lab = np.asarray(labels, dtype=np.int64).ravel()
+        except (TypeError, ValueError, OverflowError):
+            raise InputError("labels", f"expected a sequence of integers, got {labels!r}") from None
         if lab.size and lab.min() <= 0:
             raise InputError("labels", "labels must be positive integers")
     n = lab.size
@@ -145,6 +148,11 @@ def measure(
     flux = groups.sum(groups.flux)
     nbad = groups.sum(groups.bad.astype(float))
     flags[nbad > 0] |= int(Flag.MASKED_PIXELS)
+    if bad.any() and n:
+        # A bad pixel next to a footprint (a hole cut at NaN pixels) hides flux as well.
+        near_bad = ndimage.maximum_filter(bad.view(np.uint8), size=3).view(bool)
+        touched = np.unique(seg[near_bad & (seg > 0)])
+        flags[np.isin(lab, touched)] |= int(Flag.MASKED_PIXELS)
     flags[area < 7] |= int(Flag.SMALL)
     flags[~(flux > 0)] |= int(Flag.NONPOSITIVE_FLUX)
     ny, nx = data.shape

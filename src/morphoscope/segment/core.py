@@ -116,6 +116,13 @@ def segment_image(
         if not (isinstance(value, int | float) and value >= 0 and np.isfinite(value)):
             raise ParameterError(name, value, "a non-negative number")
 
+    if nsigma is not None:
+        _check_positive("nsigma", nsigma)
+    if not (isinstance(min_snr, int | float) and min_snr >= 0 and np.isfinite(min_snr)):
+        raise ParameterError("min_snr", min_snr, "a non-negative number")
+    if method == "zhu":
+        _check_positive("min_distance", min_distance, integer=True)
+
     # Background.
     if isinstance(background, str):
         if background != "auto":
@@ -126,7 +133,16 @@ def segment_image(
     elif background is None:
         bkg, bkg_rms = None, None
     else:
-        bkg = np.broadcast_to(np.asarray(background, np.float32), data.shape)
+        try:
+            bkg = np.broadcast_to(np.asarray(background, np.float32), data.shape)
+        except (TypeError, ValueError):
+            bkg = None
+        if bkg is None or not np.all(np.isfinite(bkg)):
+            raise ParameterError(
+                "background",
+                background if np.ndim(background) == 0 else f"array of shape {np.shape(background)}",
+                f"'auto', None, a finite number or a finite array of shape {data.shape}",
+            )
         bkg_rms = None
     if bkg is not None:
         sub = np.subtract(data, bkg, dtype=np.float32)
