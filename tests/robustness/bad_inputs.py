@@ -184,7 +184,7 @@ RMS = [
 #: Masks: (name, builder, expect).
 MASKS = [
     ("bool_mask", lambda: np.zeros(SHAPE, bool), "ok"),
-    ("mask_on_source", _with((slice(22, 30), slice(15, 24)), 1, lambda: np.zeros(SHAPE, int)), "ok"),
+    ("mask_on_source", _with(np.s_[22:30, 15:24], 1, lambda: np.zeros(SHAPE, int)), "ok"),
     ("all_masked", lambda: np.ones(SHAPE, bool), "either"),
     ("wrong_shape", lambda: np.zeros((63, 64), bool), "error"),
     ("one_d", lambda: np.zeros(64, bool), "error"),

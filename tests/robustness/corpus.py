@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-
 from robustness.bad_inputs import galaxy
 
 

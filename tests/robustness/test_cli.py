@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-
-from morphoscope.cli import main
-from morphoscope.flags import Flag
 from robustness.bad_inputs import galaxy
 from robustness.checks import digest
 from robustness.corpus import write_fits_corpus
+
+from morphoscope.cli import main
+from morphoscope.flags import Flag
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table
+from robustness.bad_inputs import IMAGES, disc_segmap, galaxy
+from robustness.checks import outcome
 
 from morphoscope.emission import search
 from morphoscope.flags import Flag
-from robustness.bad_inputs import IMAGES, disc_segmap, galaxy
-from robustness.checks import outcome
 
 POS = np.array([[19.2, 25.6], [44.8, 38.4]])
 # The subset of images that exercises emission's own code paths (the shared validation is

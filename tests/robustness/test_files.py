@@ -9,12 +9,12 @@ import zipfile
 import numpy as np
 import pytest
 from astropy.table import Table
+from robustness.checks import digest, outcome
+from robustness.corpus import write_fits_corpus
 
 from morphoscope import classify
 from morphoscope.exceptions import InputError, MorphoscopeWarning
 from morphoscope.io import read_image
-from robustness.checks import digest, outcome
-from robustness.corpus import write_fits_corpus
 
 CORPUS_NAMES = [
     "good", "no_wcs", "broken_wcs", "sci_extension", "empty_primary_only", "empty_image_ext",
@@ -157,10 +157,13 @@ MODEL_CASES = {
         good, dst, arrays=_npz(x=np.zeros((4, 2)), fingerprint=np.zeros(1))
     ),
     "npz_garbage": lambda good, dst: _rewrite(good, dst, arrays=b"PK\x03\x04broken"),
-    "nan_training_rows": lambda good, dst: _rewrite(
-        good, dst, arrays=_npz(x=np.full((4, 2), np.nan), y=np.array(["a", "b", "a", "b"]),
-                               fingerprint=np.zeros(1))
-    ),  # fmt: skip
+    "string_training_labels": lambda good, dst: _rewrite(
+        good, dst, arrays=_npz(x=np.ones((4, 2)), y=np.array(["a", "b", "a", "b"]),
+                               fingerprint=np.zeros(1)),
+    ),
+    "one_class_only": lambda good, dst: _rewrite(
+        good, dst, arrays=_npz(x=np.ones((4, 2)), y=np.zeros(4, int), fingerprint=np.zeros(1)),
+    ),
     "a_folder": lambda good, dst: dst.mkdir(),
 }
 

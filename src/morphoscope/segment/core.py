@@ -138,9 +138,10 @@ def segment_image(
         except (TypeError, ValueError):
             bkg = None
         if bkg is None or not np.all(np.isfinite(bkg)):
+            shown = background if np.ndim(background) == 0 else f"array {np.shape(background)}"
             raise ParameterError(
                 "background",
-                background if np.ndim(background) == 0 else f"array of shape {np.shape(background)}",
+                shown,
                 f"'auto', None, a finite number or a finite array of shape {data.shape}",
             )
         bkg_rms = None
