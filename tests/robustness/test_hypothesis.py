@@ -11,11 +11,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from robustness.checks import outcome
 
 from morphoscope.flags import Flag
 from morphoscope.measure import measure
 from morphoscope.segment import segment_image
-from robustness.checks import outcome
 
 FUZZ = settings(
     max_examples=80,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table
-
 from robustness.bad_inputs import galaxy
 from robustness.checks import outcome
 

@@ -12,6 +12,12 @@ from scipy import ndimage
 from ..exceptions import InputError, MorphoscopeWarning
 from ..flags import Flag
 from ..io.validate import as_image, as_mask, as_rms
+from ..resources import (
+    MEASURE_BYTES_PER_PIXEL,
+    MEASURE_BYTES_PER_SEGMENT_PIXEL,
+    check_memory,
+    n_pixels,
+)
 from .asymmetry import rotational_asymmetry
 from .light import gini, growth_radii, m20
 from .moments import centroids, shape_from_moments
@@ -109,7 +115,9 @@ def measure(
     Pixels of all sources are sorted once by label (O(P log P) time and O(P) memory for P
     segment pixels); every quantity except the asymmetry is then a vector operation.
     Per-source problems set ``flag`` bits (:class:`~morphoscope.flags.Flag`) and NaN values,
-    they never raise.
+    they never raise. Peak memory: at most 64 bytes per image pixel plus 160 per segment
+    pixel; an :class:`~morphoscope.exceptions.InputError` is raised before allocating
+    more than is available (see :mod:`morphoscope.resources`).
 
     Examples
     --------
@@ -121,8 +129,11 @@ def measure(
     >>> round(float(cat["xc_centroid"][0]), 2), round(float(cat["yc_centroid"][0]), 2)
     (30.0, 20.0)
     """
+    check_memory(MEASURE_BYTES_PER_PIXEL * n_pixels(image), "measure", "image")
     data, bad = as_image(image, "image")
     seg = validate_segmap(segmap, data.shape)
+    n_seg = int(np.count_nonzero(seg))
+    check_memory(MEASURE_BYTES_PER_SEGMENT_PIXEL * n_seg + seg.nbytes * 8, "measure", "segmap")
     if mask is not None:
         bad |= as_mask(mask, data.shape, "mask")
     rms_map = None

@@ -12,6 +12,7 @@ from scipy import ndimage
 from ..exceptions import MorphoscopeWarning, ParameterError
 from ..flags import Flag
 from ..io.validate import as_image, as_mask, as_psf, as_rms
+from ..resources import SEGMENT_BYTES_PER_PIXEL, check_memory, n_pixels
 from .background import estimate_background
 from .deblend import deblend_saddle
 from .detect import detect_sources, psf_fwhm
@@ -101,6 +102,7 @@ def segment_image(
     """
     if method not in METHODS:
         raise ParameterError("method", method, f"one of {', '.join(map(repr, METHODS))}")
+    check_memory(SEGMENT_BYTES_PER_PIXEL[method] * n_pixels(image), "segment", "image")
     data, bad = as_image(image, "image", dtype=np.float32)
     if mask is not None:
         bad |= as_mask(mask, data.shape, "mask")
@@ -338,7 +340,9 @@ def segment(
     Time is linear in the image size (background from sorted box samples, separable
     smoothing, labelling) plus O(P log P) for the watershed of the P footprint pixels,
     which runs on a packed canvas of the detections only; memory is a few float32
-    image-sized arrays (about 45 bytes per pixel at the peak).
+    image-sized arrays (at most 50 bytes per pixel at the peak, 70 for ``"zhu"``; an
+    :class:`~morphoscope.exceptions.InputError` is raised before allocating more than is
+    available, see :mod:`morphoscope.resources`).
     :func:`segment_image` returns the background, rms and per-source flags as well.
 
     Examples
