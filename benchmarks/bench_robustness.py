@@ -102,6 +102,8 @@ CASES = [
      lambda: case(np.repeat(np.repeat(galaxy(), 2, 0), 2, 1)[::2, ::2]), "same"),
     ("NaN border (drizzle)", "NaN in 6 columns, away from sources",
      lambda: case(_set(galaxy(), np.s_[:, :6], np.nan)), "same"),
+    ("blank border (-1e30)", "SWarp-style blank value in 6 columns",
+     lambda: case(_set(galaxy(), np.s_[:, :6], -1e30)), "same"),
     ("NaN pixels in a galaxy", "4x4 NaN inside galaxy 1",
      lambda: case(_set(galaxy(), SOURCE, np.nan)), "same"),
     ("inf pixel in a galaxy", "one +inf inside galaxy 1",

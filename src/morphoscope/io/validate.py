@@ -13,12 +13,18 @@ import numpy as np
 from ..exceptions import InputError
 
 __all__ = [
+    "BLANK",
     "as_image",
     "as_mask",
     "as_psf",
     "as_rms",
     "rms_from_weight",
 ]
+
+
+#: Pixels with ``|value| >= BLANK`` are blank (the SExtractor/SWarp convention for "no
+#: data", e.g. -1e30 borders of mosaics) and are treated like NaN.
+BLANK = 1e30
 
 
 def as_image(
@@ -35,7 +41,8 @@ def as_image(
         How the input is named in error messages (a file name or an argument).
     allow_nonfinite : bool
         If False, NaN or infinite pixels raise; otherwise they are returned in the mask
-        and replaced by 0 in the copy.
+        and replaced by 0 in the copy. Blank pixels (``|value| >= 1e30``, :data:`BLANK`)
+        count as non-finite.
     dtype : {numpy.float64, numpy.float32}
         Type of the copy (float32 halves memory and time of the detection stage).
 
@@ -84,9 +91,11 @@ def as_image(
     _check_range(arr, np.dtype(dtype), name)
     image = arr.astype(dtype, copy=True)  # native byte order, new memory
     bad = ~np.isfinite(image)
+    bad |= image >= BLANK
+    bad |= image <= -BLANK
     nbad = int(np.count_nonzero(bad))
     if nbad == bad.size:
-        raise InputError(name, "every pixel is NaN or infinite")
+        raise InputError(name, "every pixel is NaN or infinite (or blank, |value| >= 1e30)")
     if nbad:
         if not allow_nonfinite:
             raise InputError(name, f"{nbad} pixels are NaN or infinite")
@@ -104,7 +113,8 @@ def _check_range(arr: np.ndarray, dtype: np.dtype, name: str) -> None:
     """Raise if the finite pixels would overflow or all vanish when cast to ``dtype``."""
     if arr.dtype.kind != "f" or arr.dtype.itemsize <= dtype.itemsize or not arr.size:
         return
-    finite = np.isfinite(arr)
+    with np.errstate(invalid="ignore"):
+        finite = (arr < BLANK) & (arr > -BLANK)  # False on NaN, inf and blank pixels
     hi = float(np.max(arr, where=finite, initial=-np.inf))
     lo = float(np.min(arr, where=finite, initial=np.inf))
     if not np.isfinite(hi):
