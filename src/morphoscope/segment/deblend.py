@@ -125,6 +125,7 @@ def deblend_saddle(
     threshold: float | None = None,
     knot_fraction: float = 0.05,
     min_knots: int = 4,
+    knot_area: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split detections into sources at significant saddles of the smoothed image.
 
@@ -146,10 +147,13 @@ def deblend_saddle(
         The detection threshold in ``snr`` units. Local maxima lower than
         ``threshold + prominence`` cannot pass the prominence test and are not used as
         watershed markers, which saves most of the watershed's work.
-    knot_fraction, min_knots : float, int
-        Clumpy galaxies: when ``min_knots`` or more children would split from one component
-        and each holds less than ``knot_fraction`` of its flux, they are star-forming knots
-        of that galaxy and stay part of it (``min_knots=0`` turns this off).
+    knot_fraction, min_knots, knot_area : float, int, float
+        Clumpy galaxies: when ``min_knots`` or more children would split from one component,
+        each with a flux above its saddle below ``knot_fraction`` of the component's flux and
+        at most ``knot_area`` pixels above its saddle (compact, like the PSF; ``None``: any
+        size), they are star-forming knots of that galaxy and stay part of it
+        (``min_knots=0`` turns this off). Resolved satellites larger than ``knot_area`` stay
+        separate.
 
     Returns
     -------
@@ -185,6 +189,7 @@ def deblend_saddle(
         threshold=-np.inf if threshold is None else float(threshold),
         knot_fraction=knot_fraction,
         min_knots=min_knots,
+        knot_area=np.inf if knot_area is None else float(knot_area),
     )
     # Number the labels in raster order of their peaks in the image.
     rank = np.argsort(pidx.ravel()[peak_pix], kind="stable")
@@ -208,6 +213,7 @@ def _deblend_packed(
     threshold,
     knot_fraction=0.05,
     min_knots=4,
+    knot_area=np.inf,
 ):
     """De-blend on the packed canvas; return the labels, parents and peak pixel of each label."""
     footprint = detections > 0
@@ -276,18 +282,19 @@ def _deblend_packed(
     start = np.concatenate([[0], np.cumsum(count)[:-1]])
     members: dict[int, list[int]] = {}
 
-    def flux_above(comp: int, level: float) -> float:
-        total = 0.0
+    def flux_above(comp: int, level: float) -> tuple[float, int]:
+        total, area = 0.0, 0
         for k in members.get(comp, (comp,)):
             lo, hi = start[k], start[k] + count[k]
             i = lo + int(np.searchsorted(pv[lo:hi], level, side="right"))
             total += (cum[hi] - cum[i]) - level * (hi - i)
-        return total
+            area += hi - i
+        return total, area
 
     a, b, saddle = _border_saddles(basins, smoothed, nb)
     order = np.argsort(-saddle, kind="stable")
     root = np.arange(nb + 1)
-    kept: list[tuple[int, int, float]] = []
+    kept: list[tuple[int, int, float, int]] = []
 
     def find(i: int) -> int:
         while root[i] != i:
@@ -303,25 +310,25 @@ def _deblend_packed(
         low, high = (ra, rb) if peak[ra] < peak[rb] else (rb, ra)
         total = parent_flux[parent_of_basin[low]]
         if (peak[low] - s) >= prominence * noise[low] and s <= max_saddle_ratio * peak[low]:
-            excess = flux_above(low, s)
+            excess, area = flux_above(low, s)
             if excess >= contrast * total:
-                kept.append((low, high, excess))
+                kept.append((low, high, excess, area))
                 continue
         root[low] = high
         members.setdefault(high, [high]).extend(members.pop(low, [low]))
     if kept and min_knots > 0:
         # Knots: when a galaxy would shed ``min_knots`` or more pieces (directly, or through
         # pieces split from its pieces) whose flux above their saddle is each less than
-        # ``knot_fraction`` of the galaxy's flux, it is one clumpy galaxy (star-forming knots
-        # on a disk), not a group: the small pieces rejoin it.
+        # ``knot_fraction`` of the galaxy's flux and compact (``knot_area``), it is one clumpy
+        # galaxy (star-forming knots on a disk), not a group: the small pieces rejoin it.
         comp_flux = np.zeros(nb + 1)
         np.add.at(comp_flux, [find(i) for i in range(1, nb + 1)], flux[1:])
         up, excess_of = {}, {}
-        for low, high, excess in kept:  # in order of decreasing saddle: the first counts
+        for low, high, excess, area in kept:  # in order of decreasing saddle: the first counts
             c = find(low)
             if c not in up:
                 up[c] = find(high)
-                excess_of[c] = excess
+                excess_of[c] = excess if area <= knot_area else np.inf
 
         def top(c: int) -> int:
             seen = 0
