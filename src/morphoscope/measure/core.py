@@ -147,7 +147,7 @@ def _measure_core(
     data, bad = as_image(image, "image")
     seg = validate_segmap(segmap, data.shape)
     n_seg = int(np.count_nonzero(seg))
-    check_memory(MEASURE_BYTES_PER_SEGMENT_PIXEL * n_seg + seg.nbytes * 8, "measure", "segmap")
+    check_memory(MEASURE_BYTES_PER_SEGMENT_PIXEL * n_seg + seg.nbytes * 20, "measure", "segmap")
     if mask is not None:
         bad |= as_mask(mask, data.shape, "mask")
     rms_map = None
