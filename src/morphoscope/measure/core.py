@@ -388,7 +388,9 @@ def measure(
     segment pixels). The statmorph set is a loop over sources on postage stamps of 2.5 times
     the segment's bounding box; see docs/measure.md for each definition. The Sersic fits of
     all sources are batched (:func:`morphoscope.measure.sersic.fit_sersic_batch`).
-    Per-source problems set flags and NaN values, they never raise.
+    Per-source problems set flags and NaN values, they never raise. Peak memory: at most
+    160 bytes per image pixel + 160 per segment pixel + 64 MiB; an InputError is raised
+    before allocating more than is available (:mod:`morphoscope.resources`).
 
     Examples
     --------
