@@ -240,6 +240,8 @@ def load(path: str | os.PathLike, *, strict: bool = False):
             f"corrupted morphoscope model file (training array shapes {x.shape}, {y.shape} "
             f"do not match {len(features)} features)",
         )
+    if y.dtype.kind not in "biuf":
+        raise InputError(name, f"corrupted morphoscope model file (labels of dtype {y.dtype})")
     classes = None
     if task == "classification":
         raw = _require(meta, "classes", list, name)
@@ -259,7 +261,10 @@ def load(path: str | os.PathLike, *, strict: bool = False):
         for lib in ("scikit-learn", "numpy", "scipy", "morphoscope")
         if saved.get(lib) != current[lib]
     ]
-    est = fit_final(model, task, x, y, seed, params)
+    try:
+        est = fit_final(model, task, x, y, seed, params)
+    except ValueError as exc:  # e.g. one class only, hyper-parameters out of range
+        raise InputError(name, f"corrupted morphoscope model file (refit failed: {exc})") from exc
 
     cv_pred = arrays.get("cv_predictions")
     if cv_pred is not None and classes is not None:

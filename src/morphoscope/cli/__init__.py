@@ -9,7 +9,9 @@ handler ``(args) -> int``
 
 Errors raised on purpose (:class:`~morphoscope.exceptions.MorphoscopeError`) are
 printed as one line, ``morphoscope: error: <input>: <problem>``, with exit status 2;
-anything else is a bug and keeps its traceback.
+anything else is a bug and keeps its traceback. A run whose late stage (the report)
+fails keeps the files already written, names the failed stage on stderr and exits with
+status 3.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except MorphoscopeError as exc:
         print(f"morphoscope: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # full disk, no permission, ...: name the file, no traceback
+        where = exc.filename or "output"
+        print(f"morphoscope: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover - interactive
         print("morphoscope: interrupted", file=sys.stderr)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..flags import Flag
 
-__all__ = ["print_summary"]
+__all__ = ["print_summary", "report_failures"]
 
 
 def print_summary(result, *, elapsed: float, extra: dict[str, str] | None = None) -> None:
@@ -37,3 +39,24 @@ def print_summary(result, *, elapsed: float, extra: dict[str, str] | None = None
     for key, path in result.outputs.items():
         lines.append(f"{'output ' + key:<18}: {path}")
     print("\n".join(lines))
+
+
+def report_failures(result) -> int:
+    """Print the stages and sources that failed to stderr; return the exit status.
+
+    0 when every stage ran; 3 when a stage failed after the catalog was written (the
+    files written are kept and listed in the summary).
+    """
+    cat = result.catalog
+    lines = []
+    if len(cat):
+        failed = np.asarray(cat["flag"], int) & int(Flag.MEASURE_FAILED)
+        labels = np.asarray(cat["label"])[failed > 0]
+        if labels.size:
+            shown = ", ".join(str(v) for v in labels[:20]) + (" ..." if labels.size > 20 else "")
+            lines.append(f"morphoscope: {labels.size} sources not measured (labels {shown})")
+    for stage, error in result.failed.items():
+        lines.append(f"morphoscope: stage {stage!r} failed: {error}")
+    if lines:
+        print("\n".join(lines), file=sys.stderr)
+    return 3 if result.failed else 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 
+from ._outdir import check_output_dir
 from ._progress import StageProgress
-from ._summary import print_summary
+from ._summary import print_summary, report_failures
 
 __all__ = ["add_parser", "handle"]
 
@@ -24,6 +25,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=42, help="simulation seed (default: 42)")
     p.add_argument("--size", type=int, default=1024, help="field size in pixels (default: 1024)")
     p.add_argument("--n-sources", type=int, default=350, help="number of sources (default: 350)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into --out even if it already holds files (they are replaced)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handle)
 
@@ -32,6 +38,7 @@ def handle(args: argparse.Namespace) -> int:
     """Run the demo; print the summary with the scores."""
     from ..pipeline import run_demo
 
+    check_output_dir(args.out, args.overwrite)
     t0 = time.perf_counter()
     stages = ["simulate", "read", "detect", "measure", "zhu", "write", "report"]
     with StageProgress(stages, disable=args.quiet) as progress:
@@ -63,4 +70,4 @@ def handle(args: argparse.Namespace) -> int:
             f"over-splitting {z['over_split_rate']:.3f}"
         )
     print_summary(demo.pipeline, elapsed=time.perf_counter() - t0, extra=extra)
-    return 0
+    return report_failures(demo.pipeline)

@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from ..exceptions import InputError
+from ._outdir import check_output_dir
 from ._progress import StageProgress
-from ._summary import print_summary
+from ._summary import print_summary, report_failures
 
 __all__ = ["add_parser", "handle"]
 
@@ -58,6 +59,11 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
     p.add_argument("--out", default="morphoscope_output", help="output folder")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into --out even if it already holds files (they are replaced)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handle)
 
@@ -107,6 +113,7 @@ def handle(args: argparse.Namespace) -> int:
                 "--rms/--weight/--mask/--psf apply to a single IMAGE; "
                 "per-band maps are not supported on the command line yet",
             )
+    check_output_dir(args.out, args.overwrite)
     seg_opts: dict = {"method": args.method, "npixels": args.npixels}
     if args.nsigma is not None:
         seg_opts["nsigma"] = args.nsigma
@@ -124,4 +131,4 @@ def handle(args: argparse.Namespace) -> int:
             progress=progress,
         )
     print_summary(result, elapsed=time.perf_counter() - t0)
-    return 0
+    return report_failures(result)

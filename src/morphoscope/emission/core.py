@@ -170,8 +170,11 @@ def _positions(
                 break
         xy = next(((a, b) for a, b in _XY_NAMES if a in cols and b in cols), None)
         if xy is not None:
-            x = np.asarray(positions[xy[0]], dtype=float)
-            y = np.asarray(positions[xy[1]], dtype=float)
+            try:
+                x = np.asarray(positions[xy[0]], dtype=float)
+                y = np.asarray(positions[xy[1]], dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise InputError("positions", f"{xy[0]}, {xy[1]} are not numbers ({exc})") from None
         elif ("ra" in cols and "dec" in cols) or ("RA" in cols and "DEC" in cols):
             if wcs is None:
                 raise InputError("positions", "has ra/dec columns but no WCS was given")
@@ -189,7 +192,10 @@ def _positions(
         if ids is None:
             ids = np.arange(1, len(x) + 1)
         return x, y, ids
-    arr = np.asarray(positions, dtype=float)
+    try:
+        arr = np.asarray(positions, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError("positions", f"expected numbers x, y ({exc})") from None
     if arr.ndim == 1 and arr.size == 2:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != 2:

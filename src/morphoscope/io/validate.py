@@ -13,12 +13,18 @@ import numpy as np
 from ..exceptions import InputError
 
 __all__ = [
+    "BLANK",
     "as_image",
     "as_mask",
     "as_psf",
     "as_rms",
     "rms_from_weight",
 ]
+
+
+#: Pixels with ``|value| >= BLANK`` are blank (the SExtractor/SWarp convention for "no
+#: data", e.g. -1e30 borders of mosaics) and are treated like NaN.
+BLANK = 1e30
 
 
 def as_image(
@@ -35,7 +41,8 @@ def as_image(
         How the input is named in error messages (a file name or an argument).
     allow_nonfinite : bool
         If False, NaN or infinite pixels raise; otherwise they are returned in the mask
-        and replaced by 0 in the copy.
+        and replaced by 0 in the copy. Blank pixels (``|value| >= 1e30``, :data:`BLANK`)
+        count as non-finite.
     dtype : {numpy.float64, numpy.float32}
         Type of the copy (float32 halves memory and time of the detection stage).
 
@@ -61,7 +68,10 @@ def as_image(
     """
     if data is None:
         raise InputError(name, "no data (the HDU is empty)")
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise InputError(name, f"not an array of pixels ({exc})") from None
     if arr.dtype.kind not in "biuf":
         raise InputError(name, f"expected a numeric image, got dtype {arr.dtype}")
     if arr.ndim > 2:
@@ -78,11 +88,14 @@ def as_image(
         raise InputError(name, f"image of shape {arr.shape} is too small (at least 3x3)")
     if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise InputError("dtype", f"expected float32 or float64, got {np.dtype(dtype)}")
+    _check_range(arr, np.dtype(dtype), name)
     image = arr.astype(dtype, copy=True)  # native byte order, new memory
     bad = ~np.isfinite(image)
+    bad |= image >= BLANK
+    bad |= image <= -BLANK
     nbad = int(np.count_nonzero(bad))
     if nbad == bad.size:
-        raise InputError(name, "every pixel is NaN or infinite")
+        raise InputError(name, "every pixel is NaN or infinite (or blank, |value| >= 1e30)")
     if nbad:
         if not allow_nonfinite:
             raise InputError(name, f"{nbad} pixels are NaN or infinite")
@@ -94,6 +107,33 @@ def as_image(
     if lo == hi:
         raise InputError(name, f"the image is constant (every pixel is {lo:g})")
     return image, bad
+
+
+def _check_range(arr: np.ndarray, dtype: np.dtype, name: str) -> None:
+    """Raise if the finite pixels would overflow or all vanish when cast to ``dtype``."""
+    if arr.dtype.kind != "f" or arr.dtype.itemsize <= dtype.itemsize or not arr.size:
+        return
+    with np.errstate(invalid="ignore"):
+        finite = (arr < BLANK) & (arr > -BLANK)  # False on NaN, inf and blank pixels
+    hi = float(np.max(arr, where=finite, initial=-np.inf))
+    lo = float(np.min(arr, where=finite, initial=np.inf))
+    if not np.isfinite(hi):
+        return  # no finite pixel: reported by the caller
+    big = max(abs(hi), abs(lo))
+    info = np.finfo(dtype)
+    fmax, ftiny = float(info.max), float(info.tiny)
+    if big > fmax:
+        raise InputError(
+            name,
+            f"pixel values up to {big:.3g} overflow {dtype.name} (max {info.max:.3g}); "
+            "rescale the image",
+        )
+    if 0 < big < ftiny:
+        raise InputError(
+            name,
+            f"every pixel is smaller than {info.tiny:.3g} in absolute value and vanishes in "
+            f"{dtype.name}; rescale the image",
+        )
 
 
 def as_rms(

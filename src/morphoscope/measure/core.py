@@ -14,6 +14,12 @@ from scipy import ndimage
 from ..exceptions import InputError, MorphoscopeWarning, ParameterError
 from ..flags import Flag
 from ..io.validate import as_image, as_mask, as_psf, as_rms
+from ..resources import (
+    MEASURE_BYTES_PER_PIXEL,
+    MEASURE_BYTES_PER_SEGMENT_PIXEL,
+    check_memory,
+    n_pixels,
+)
 from .asymmetry import rotational_asymmetry
 from .light import gini, growth_radii, m20
 from .moments import centroids, shape_from_moments
@@ -137,8 +143,11 @@ def _measure_core(
     defer_sersic=False,
 ):
     """Everything of :func:`measure` but the Table: (values, columns, deferred Sersic inputs)."""
+    check_memory(MEASURE_BYTES_PER_PIXEL * n_pixels(image), "measure", "image")
     data, bad = as_image(image, "image")
     seg = validate_segmap(segmap, data.shape)
+    n_seg = int(np.count_nonzero(seg))
+    check_memory(MEASURE_BYTES_PER_SEGMENT_PIXEL * n_seg + seg.nbytes * 20, "measure", "segmap")
     if mask is not None:
         bad |= as_mask(mask, data.shape, "mask")
     rms_map = None
@@ -157,7 +166,10 @@ def _measure_core(
     if labels is None:
         lab = present
     else:
-        lab = np.asarray(labels, dtype=np.int64).ravel()
+        try:
+            lab = np.asarray(labels, dtype=np.int64).ravel()
+        except (TypeError, ValueError, OverflowError):
+            raise InputError("labels", f"expected a sequence of integers, got {labels!r}") from None
         if lab.size and lab.min() <= 0:
             raise InputError("labels", "labels must be positive integers")
     n = lab.size
@@ -168,6 +180,11 @@ def _measure_core(
     flux = groups.sum(groups.flux)
     nbad = groups.sum(groups.bad.astype(float))
     flags[nbad > 0] |= int(Flag.MASKED_PIXELS)
+    if bad.any() and n:
+        # A bad pixel next to a footprint (a hole cut at NaN pixels) hides flux as well.
+        near_bad = ndimage.maximum_filter(bad.view(np.uint8), size=3).view(bool)
+        touched = np.unique(seg[near_bad & (seg > 0)])
+        flags[np.isin(lab, touched)] |= int(Flag.MASKED_PIXELS)
     flags[area < 7] |= int(Flag.SMALL)
     flags[~(flux > 0)] |= int(Flag.NONPOSITIVE_FLUX)
     ny, nx = data.shape
@@ -371,7 +388,9 @@ def measure(
     segment pixels). The statmorph set is a loop over sources on postage stamps of 2.5 times
     the segment's bounding box; see docs/measure.md for each definition. The Sersic fits of
     all sources are batched (:func:`morphoscope.measure.sersic.fit_sersic_batch`).
-    Per-source problems set flags and NaN values, they never raise.
+    Per-source problems set flags and NaN values, they never raise. Peak memory: at most
+    160 bytes per image pixel + 160 per segment pixel + 64 MiB; an InputError is raised
+    before allocating more than is available (:mod:`morphoscope.resources`).
 
     Examples
     --------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from ..exceptions import InputError, ParameterError
+from ..exceptions import InputError, MorphoscopeWarning, ParameterError
 from ..io import ImageData, load_image, read_image, write_catalog, write_segmap
 from ..measure import measure
 from ..segment.core import SegmentationResult, segment_image
@@ -74,6 +75,10 @@ class PipelineResult:
         Seconds spent in each stage.
     outputs : dict
         Paths of the files written (empty when no ``out_dir`` was given).
+    failed : dict
+        Stages that failed after the catalog was made (e.g. ``"report"``), with the
+        error; the outputs written before them are kept. Per-source failures are
+        ``flag`` bits (``MEASURE_FAILED``), not entries here.
     """
 
     catalog: Table
@@ -82,6 +87,7 @@ class PipelineResult:
     detection_band: str
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def segmap(self) -> np.ndarray:
@@ -199,6 +205,7 @@ def run_pipeline(
     t0 = time.perf_counter()
     step("measure")
     meas_opts = dict(measure_options or {})
+    failed: dict[str, str] = {}
     catalog = measure(seg.image, seg.segmap, rms=seg.rms, mask=seg.bad, **meas_opts)
     labels = np.asarray(catalog["label"], int)
     if len(catalog):
@@ -206,7 +213,7 @@ def run_pipeline(
     catalog.meta["detection_band"] = det_name
     catalog.meta["segment"] = {k: v for k, v in seg.params.items()}
     if len(loaded) > 1:
-        _add_bands(catalog, loaded, det_name, seg, meas_opts)
+        _add_bands(catalog, loaded, det_name, seg, meas_opts, failed)
     if det.wcs is not None and len(catalog):
         ra, dec = det.wcs.pixel_to_world_values(catalog["xc_centroid"], catalog["yc_centroid"])
         catalog.add_column(np.asarray(ra) * u.deg, name="ra", index=3)
@@ -214,7 +221,12 @@ def run_pipeline(
     timings["measure"] = time.perf_counter() - t0
 
     result = PipelineResult(
-        catalog=catalog, segmentation=seg, bands=loaded, detection_band=det_name, timings=timings
+        catalog=catalog,
+        segmentation=seg,
+        bands=loaded,
+        detection_band=det_name,
+        timings=timings,
+        failed=failed,
     )
     if out_dir is not None:
         write_outputs(
@@ -248,33 +260,48 @@ def write_outputs(
     result.outputs["catalog_fits"] = write_catalog(out / "catalog.fits", result.catalog)
     result.timings["write"] = time.perf_counter() - t0
     if report:
-        t0 = time.perf_counter()
-        step("report")
-        from ..report import write_report
-
-        names = list(result.bands)
-        summary = {
-            "detection band": f"{result.detection_band} ({det.name})",
-            "bands": ", ".join(names),
-            "image size": f"{det.shape[1]} x {det.shape[0]} pixels",
-            "sources": str(len(result.catalog)),
-            "segmentation method": seg.method,
-        }
-        summary.update({k: str(v) for k, v in (report_extra or {}).items()})
-        result.outputs["report"] = write_report(
-            out / "report.html",
-            image=seg.image,
-            segmap=seg.segmap,
-            catalog=result.catalog,
-            rms=seg.rms,
-            band_images={n: result.bands[n].data for n in names} if len(names) > 1 else None,
-            title="morphoscope report",
-            summary=summary,
-            truth=truth,
-            wcs=det.wcs,
-        )
-        result.timings["report"] = time.perf_counter() - t0
+        try:
+            _write_report(result, out, report_extra, truth, step)
+        except Exception as exc:  # the catalog and segmap are kept; the failure is reported
+            result.failed["report"] = f"{type(exc).__name__}: {exc}"
+            warnings.warn(
+                f"report stage failed ({exc}); segmap and catalogs were written",
+                MorphoscopeWarning,
+                stacklevel=2,
+            )
     return result.outputs
+
+
+def _write_report(result, out, report_extra, truth, step) -> None:
+    """The report stage of :func:`write_outputs`."""
+    seg = result.segmentation
+    det = result.bands[result.detection_band]
+    t0 = time.perf_counter()
+    step("report")
+    from ..report import write_report
+
+    names = list(result.bands)
+    summary = {
+        "detection band": f"{result.detection_band} ({det.name})",
+        "bands": ", ".join(names),
+        "image size": f"{det.shape[1]} x {det.shape[0]} pixels",
+        "sources": str(len(result.catalog)),
+        "segmentation method": seg.method,
+    }
+    summary.update({k: str(v) for k, v in (report_extra or {}).items()})
+    result.outputs["report"] = write_report(
+        out / "report.html",
+        image=seg.image,
+        segmap=seg.segmap,
+        catalog=result.catalog,
+        rms=seg.rms,
+        band_images={n: result.bands[n].data for n in names} if len(names) > 1 else None,
+        title="morphoscope report",
+        summary=summary,
+        truth=truth,
+        wcs=det.wcs,
+    )
+    result.timings["report"] = time.perf_counter() - t0
 
 
 def _add_bands(
@@ -283,6 +310,7 @@ def _add_bands(
     det_name: str,
     seg: SegmentationResult,
     meas_opts: dict,
+    failed: dict[str, str],
 ) -> None:
     """Measure every band on the detection segmentation; add per-band columns and colours."""
     from ..segment.background import estimate_background
@@ -293,10 +321,23 @@ def _add_bands(
         if name == det_name:
             band_cat = catalog
         else:
-            bkg, bkg_rms = estimate_background(img.data, mask=img.bad | (seg.segmap > 0))
-            data = img.data - bkg
-            rms = img.rms if img.rms is not None else bkg_rms
-            band_cat = measure(data, seg.segmap, rms=rms, mask=img.bad, labels=labels, **meas_opts)
+            try:
+                bkg, bkg_rms = estimate_background(img.data, mask=img.bad | (seg.segmap > 0))
+                data = img.data - bkg
+                rms = img.rms if img.rms is not None else bkg_rms
+                band_cat = measure(
+                    data, seg.segmap, rms=rms, mask=img.bad, labels=labels, **meas_opts
+                )
+            except Exception as exc:  # keep the other bands; NaN columns for this one
+                failed[f"measure {name}"] = f"{type(exc).__name__}: {exc}"
+                warnings.warn(
+                    f"band {name}: measurement failed ({exc}); its columns are NaN",
+                    MorphoscopeWarning,
+                    stacklevel=3,
+                )
+                band_cat = Table({c: np.full(len(labels), np.nan) for c in BAND_COLUMNS})
+                for c in BAND_COLUMNS:
+                    band_cat[c].unit = catalog[c].unit
         for col in BAND_COLUMNS:
             catalog[f"{col}_{name}"] = band_cat[col]
             catalog[f"{col}_{name}"].unit = band_cat[col].unit

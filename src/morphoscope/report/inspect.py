@@ -819,7 +819,8 @@ def write_inspection_page(
         thumbs = []
         for i, png in enumerate(pngs):
             name = f"{i:06d}.png"
-            (folder / name).write_bytes(png)
+            with atomic_write(folder / name) as tmp:
+                tmp.write_bytes(png)
             thumbs.append(urllib.parse.quote(f"{folder.name}/{name}"))
     elif pngs is not None:
         thumbs = list(pngs)

@@ -12,6 +12,7 @@ from scipy import ndimage
 from ..exceptions import MorphoscopeWarning, ParameterError
 from ..flags import Flag
 from ..io.validate import as_image, as_mask, as_psf, as_rms
+from ..resources import SEGMENT_BYTES_PER_PIXEL, check_memory, n_pixels
 from .background import estimate_background
 from .deblend import deblend_saddle
 from .detect import detect_sources, psf_fwhm
@@ -102,6 +103,7 @@ def segment_image(
     """
     if method not in METHODS:
         raise ParameterError("method", method, f"one of {', '.join(map(repr, METHODS))}")
+    check_memory(SEGMENT_BYTES_PER_PIXEL[method] * n_pixels(image), "segment", "image")
     data, bad = as_image(image, "image", dtype=np.float32)
     if mask is not None:
         bad |= as_mask(mask, data.shape, "mask")
@@ -117,6 +119,13 @@ def segment_image(
         if not (isinstance(value, int | float) and value >= 0 and np.isfinite(value)):
             raise ParameterError(name, value, "a non-negative number")
 
+    if nsigma is not None:
+        _check_positive("nsigma", nsigma)
+    if not (isinstance(min_snr, int | float) and min_snr >= 0 and np.isfinite(min_snr)):
+        raise ParameterError("min_snr", min_snr, "a non-negative number")
+    if method == "zhu":
+        _check_positive("min_distance", min_distance, integer=True)
+
     # Background.
     if isinstance(background, str):
         if background != "auto":
@@ -127,7 +136,17 @@ def segment_image(
     elif background is None:
         bkg, bkg_rms = None, None
     else:
-        bkg = np.broadcast_to(np.asarray(background, np.float32), data.shape)
+        try:
+            bkg = np.broadcast_to(np.asarray(background, np.float32), data.shape)
+        except (TypeError, ValueError):
+            bkg = None
+        if bkg is None or not np.all(np.isfinite(bkg)):
+            shown = background if np.ndim(background) == 0 else f"array {np.shape(background)}"
+            raise ParameterError(
+                "background",
+                shown,
+                f"'auto', None, a finite number or a finite array of shape {data.shape}",
+            )
         bkg_rms = None
     sub = data  # a private float32 copy: subtract in place
     if bkg is not None:
@@ -327,7 +346,9 @@ def segment(
     Time is linear in the image size (background from sorted box samples, separable
     smoothing, labelling) plus O(P log P) for the watershed of the P footprint pixels,
     which runs on a packed canvas of the detections only; memory is a few float32
-    image-sized arrays (about 45 bytes per pixel at the peak).
+    image-sized arrays (at most 50 bytes per pixel at the peak, 70 for ``"zhu"``; an
+    :class:`~morphoscope.exceptions.InputError` is raised before allocating more than is
+    available, see :mod:`morphoscope.resources`).
     :func:`segment_image` returns the background, rms and per-source flags as well.
 
     Examples

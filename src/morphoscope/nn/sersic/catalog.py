@@ -44,6 +44,8 @@ def _sources(sources, image) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         raise InputError("segmap", "expected a 2-D integer segmentation map or a catalog Table")
     if seg.shape != shape:
         raise InputError("segmap", f"shape {seg.shape} does not match the image shape {shape}")
+    if seg.size and seg.min() < 0:
+        raise InputError("segmap", f"labels must be >= 0 (found {int(seg.min())})")
     return _segmap_sources(seg, image)
 
 
@@ -188,7 +190,12 @@ def predict_catalog(
     noise = np.full(n, np.nan)
     inside = np.ones(img.shape)
     rng = np.random.default_rng(seed)
+    nowhere = ~(np.isfinite(xs) & np.isfinite(ys))  # NaN positions: flagged rows of NaN
     for i in range(n):
+        if nowhere[i]:
+            flags[i] |= int(Flag.EDGE | Flag.MEASURE_FAILED)
+            noise[i] = 1.0
+            continue
         st, x0, y0, edge = cut_stamps(work, xs[i], ys[i], size, bins[i])
         origin[i] = x0, y0
         if rms_map is not None:
@@ -229,6 +236,8 @@ def predict_catalog(
             col = origin[:, 1] + col * b
         elif name == "rms":
             col = col / b  # per original pixel
+        if name != "flag":
+            col = np.where(nowhere, np.nan, col)
         table[name] = col
         if name != "flag":
             table[name].unit = pred[name].unit
