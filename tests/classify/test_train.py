@@ -145,10 +145,11 @@ def test_nan_and_flagged_features_are_imputed(blob_table):
     t = blob_table.copy()
     t["gini"][::7] = np.nan
     t["m20"][3] = np.inf
+    t["m20"][4] = 1e300  # e.g. the error of a diverged fit: beyond float32, where trees work
     t["flag"][5] = int(Flag.MEASURE_FAILED)
     t["flag"][6] = int(Flag.EDGE)  # not a bad bit by default: features kept
     x = feature_matrix(t, ["gini", "m20"])
-    assert np.isnan(x[0, 0]) and np.isnan(x[3, 1])
+    assert np.isnan(x[0, 0]) and np.isnan(x[3, 1]) and np.isnan(x[4, 1])
     assert np.all(np.isnan(x[5])) and np.all(np.isfinite(x[6]))
     assert t["flag"][5] == int(Flag.MEASURE_FAILED) and np.isnan(t["gini"][0])  # not modified
     for model in ("gb", "rf"):

@@ -58,6 +58,8 @@ _STATMORPH_FEATURES = frozenset(
     }
 )  # fmt: skip
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 _FORMATS = {
     ".ecsv": "ascii.ecsv",
     ".fits": "fits",
@@ -197,7 +199,7 @@ def feature_matrix(
 ) -> np.ndarray:
     """Return the ``(n_rows, n_features)`` float64 matrix of ``features`` (a new array).
 
-    Masked entries and non-finite values become NaN. If the table has an integer
+    Masked entries, non-finite values and values beyond float32's range become NaN. If the table has an integer
     ``flag_column``, every feature of a row whose flag has any bit of ``bad_flags`` set
     becomes NaN as well (the model's imputer then fills them in).
 
@@ -217,7 +219,10 @@ def feature_matrix(
         mask = np.ma.getmaskarray(col) if np.ma.isMaskedArray(col) or hasattr(col, "mask") else None
         if mask is not None:
             values[np.asarray(mask, bool).reshape(n)] = np.nan
-        values[~np.isfinite(values)] = np.nan
+        # Non-finite values, and values beyond float32's range (tree models work in float32;
+        # e.g. the error of a diverged fit), are missing.
+        with np.errstate(invalid="ignore"):
+            values[~(np.abs(values) <= _FLOAT32_MAX)] = np.nan
         x[:, j] = values
     if bad_flags and flag_column in table.colnames:
         flag = np.asarray(
