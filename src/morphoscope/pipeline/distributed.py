@@ -42,22 +42,19 @@ def task_mapper(
     scheduler: str | None = None,
     workers: int | str | None = None,
     processes: bool = True,
-    client=None,
 ) -> Iterator[Callable[[Callable, Iterable], Iterator]]:
     """A ``map(func, items)`` that runs in this process or on a Dask cluster.
 
     Parameters
     ----------
-    scheduler : str, optional
-        Address of a running ``dask.distributed`` scheduler (``"tcp://host:8786"``) or the
-        path of its scheduler file (JSON).
+    scheduler : str or distributed.Client, optional
+        Address of a running ``dask.distributed`` scheduler (``"tcp://host:8786"``), the
+        path of its scheduler file (JSON), or a connected client.
     workers : int or "auto", optional
         Without ``scheduler``: start a ``LocalCluster`` of this many single-threaded
         workers (``"auto"``: one per core). None or 1: run in this process.
     processes : bool
         LocalCluster workers as processes (default) or threads.
-    client : distributed.Client, optional
-        Use this client (its cluster) instead.
 
     Yields
     ------
@@ -79,6 +76,7 @@ def task_mapper(
         nworkers = int(workers)
     else:
         raise ParameterError("workers", workers, "a positive integer, 'auto' or None")
+    client = scheduler if hasattr(scheduler, "submit") else None
     if client is None and scheduler is None and nworkers == 1:
         yield _serial
         return
@@ -97,7 +95,7 @@ def task_mapper(
                         n_workers=nworkers,
                         threads_per_worker=1,
                         processes=processes,
-                        dashboard_address=None,
+                        dashboard_address=":0",
                         memory_limit=0,
                     )
                 )

@@ -652,8 +652,9 @@ def process_window(job: _Job) -> _WindowResult:
         k = np.flatnonzero(parent[i] == p)
         b = tuple(int(v) for v in gbox[p])
         for j in k:
-            b = _bbox_union(b, (int(ay0[j]) + wy0, int(ay1[j]) + wy0,
-                                int(ax0[j]) + wx0, int(ax1[j]) + wx0))
+            b = _bbox_union(
+                b, (int(ay0[j]) + wy0, int(ay1[j]) + wy0, int(ax0[j]) + wx0, int(ax1[j]) + wx0)
+            )
         seeds.append((max(0, b[0]), min(ny, b[1]), max(0, b[2]), min(nx, b[3])))
     keep = ~np.isin(parent[i], bad_par)
     cat = cat[keep]
@@ -705,7 +706,12 @@ def _merge_boxes(boxes: list[Box]) -> list[Box]:
 
 
 def _grow(b: Box, by: int, shape: tuple[int, int]) -> Box:
-    return (max(0, b[0] - by), min(shape[0], b[1] + by), max(0, b[2] - by), min(shape[1], b[3] + by))
+    return (
+        max(0, b[0] - by),
+        min(shape[0], b[1] + by),
+        max(0, b[2] - by),
+        min(shape[1], b[3] + by),
+    )
 
 
 def _within(a: Box, b: Box) -> bool:
@@ -771,15 +777,17 @@ class _SegmapFile:
             if len(head) == self.offset:
                 f.write(head)
         if self.final is None:
-            arr = np.memmap(self.tmp, dtype=">i4", mode="r", offset=self.offset,
-                            shape=self.data.shape)
+            arr = np.memmap(
+                self.tmp, dtype=">i4", mode="r", offset=self.offset, shape=self.data.shape
+            )
             with contextlib.suppress(OSError):
                 os.unlink(self.tmp)  # the mapping stays valid; nothing is left behind
             return arr, None
         os.chmod(self.tmp, 0o644)
         os.replace(self.tmp, self.final)
-        arr = np.memmap(self.final, dtype=">i4", mode="r", offset=self.offset,
-                        shape=self.data.shape)
+        arr = np.memmap(
+            self.final, dtype=">i4", mode="r", offset=self.offset, shape=self.data.shape
+        )
         return arr, self.final
 
     def abort(self) -> None:
@@ -791,8 +799,8 @@ def tiling_requested(shape: tuple[int, int], tile, scheduler=None, workers=None)
     """Core size to use, or None for an untiled run.
 
     ``tile``: an int (pixels), ``"auto"`` (tiles of :data:`DEFAULT_TILE` above
-    :data:`AUTO_TILE_PIXELS` pixels, or when a scheduler or several workers are asked for)
-    or None/0 (untiled).
+    :data:`AUTO_TILE_PIXELS` pixels; with a scheduler, smaller images are cut in four)
+    or None/0 (untiled). ``workers`` does not decide whether to tile.
     """
     ny, nx = shape
     if tile is None or (isinstance(tile, int | np.integer) and int(tile) == 0):
@@ -802,11 +810,10 @@ def tiling_requested(shape: tuple[int, int], tile, scheduler=None, workers=None)
     if isinstance(tile, str):
         if tile != "auto":
             raise ParameterError("tile", tile, "an integer number of pixels, 'auto' or None")
-        distributed = scheduler is not None or (workers not in (None, 1))
-        if ny * nx > AUTO_TILE_PIXELS or distributed:
-            return DEFAULT_TILE if max(ny, nx) > DEFAULT_TILE or not distributed else max(
-                256, -(-max(ny, nx) // 2)
-            )
+        if ny * nx > AUTO_TILE_PIXELS:
+            return DEFAULT_TILE
+        if scheduler is not None:
+            return max(256, -(-max(ny, nx) // 2))
         return None
     if not (isinstance(tile, int | np.integer) and tile >= 16):
         raise ParameterError("tile", tile, "an integer >= 16 (pixels), 'auto' or None")
@@ -895,18 +902,21 @@ def run_tiled(
         psf = as_psf(arr, pname or "psf")
     tiles = plan_tiles(shape, int(tile), int(overlap))
     timings: dict[str, float] = {}
-    out = _SegmapFile(Path(segmap_path) if segmap_path is not None else None, shape,
-                      header or fits.Header())
+    out = _SegmapFile(
+        Path(segmap_path) if segmap_path is not None else None, shape, header or fits.Header()
+    )
     try:
         with task_mapper(scheduler=scheduler, workers=workers) as mapper:
             t0 = time.perf_counter()
             step("background")
             model = None
-            needs_model = background == "auto" or reader.rms is None and reader.weight is None
+            needs_model = background == "auto" or (reader.rms is None and reader.weight is None)
             if needs_model:
                 offset = 0.0 if background in (None, "auto") else float(background)
                 model = BackgroundModel.compute(
-                    reader, box_size=int(seg_opts.get("box_size", 64)), offset=offset,
+                    reader,
+                    box_size=int(seg_opts.get("box_size", 64)),
+                    offset=offset,
                     mapper=mapper,
                 )
             timings["background"] = time.perf_counter() - t0
@@ -914,8 +924,18 @@ def run_tiled(
             t0 = time.perf_counter()
             step("tiles")
             jobs = [
-                _Job(reader, model, t.window, t.core, None, shape, seg_opts, meas_opts, psf,
-                     background)
+                _Job(
+                    reader,
+                    model,
+                    t.window,
+                    t.core,
+                    None,
+                    shape,
+                    seg_opts,
+                    meas_opts,
+                    psf,
+                    background,
+                )
                 for t in tiles
             ]
             state = _Stitch(out.data, shape)
@@ -932,8 +952,18 @@ def run_tiled(
             margin = max(int(overlap), 32)
             while regions:
                 jobs = [
-                    _Job(reader, model, _grow(r, margin, shape), None, r, shape, seg_opts,
-                         meas_opts, psf, background)
+                    _Job(
+                        reader,
+                        model,
+                        _grow(r, margin, shape),
+                        None,
+                        r,
+                        shape,
+                        seg_opts,
+                        meas_opts,
+                        psf,
+                        background,
+                    )
                     for r in regions
                 ]
                 nfallback += len(jobs)
@@ -958,8 +988,12 @@ def run_tiled(
     except BaseException:
         out.abort()
         raise
-    catalog.meta["tiling"] = {"tile": int(tile), "overlap": int(overlap), "ntiles": len(tiles),
-                              "fallback_windows": nfallback}
+    catalog.meta["tiling"] = {
+        "tile": int(tile),
+        "overlap": int(overlap),
+        "ntiles": len(tiles),
+        "fallback_windows": nfallback,
+    }
     return TiledResult(
         catalog=catalog,
         segmap=segmap,
@@ -1066,7 +1100,7 @@ def maybe_run_tiled(
     if size is None:
         return None
     if len(bands) > 1:
-        if tile == "auto" and scheduler is None and workers in (None, 1):
+        if tile == "auto" and scheduler is None:
             return None
         raise ParameterError("tile", tile, "None for a multi-band run (tiling takes one band)")
     t0 = time.perf_counter()
@@ -1121,7 +1155,10 @@ def maybe_run_tiled(
         data = _first_image_hdu(hdul, plane.ext).data
     band = ImageData(data=data, bad=None, wcs=wcs, header=header, name=det_name)  # type: ignore[arg-type]
     result = PipelineResult(
-        catalog=catalog, segmentation=seg, bands={det_name: band}, detection_band=det_name,
+        catalog=catalog,
+        segmentation=seg,
+        bands={det_name: band},
+        detection_band=det_name,
         timings=timings,
     )
     if out is not None:
