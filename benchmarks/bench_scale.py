@@ -9,9 +9,10 @@ pixels) is written as a float32 FITS file; then, each in a fresh process,
 * ``sep`` (peer, ``--peer``): ``sep.Background`` + ``sep.extract`` on the whole image
   (thresh 1.5 sigma, minarea 5, the same Gaussian filter), the usual whole-image approach.
 
-Printed per run: wall time, peak resident memory of the whole process tree (sum over the
+Printed per run: wall time, CPU time (user + system, all processes: on a shared machine
+the better measure of the work done), peak resident memory of the whole process tree (sum over the
 processes, sampled every 0.2 s, memory-mapped file pages included) and of its largest
-process, seconds per megapixel (constant if time is linear in the area), the number of
+process, CPU seconds per megapixel (constant if time is linear in the area), the number of
 sources, and the completeness against the truth (fraction of galaxies with S/N > 20
 matched within 2 pixels) for morphoscope and the peer.
 
@@ -129,7 +130,10 @@ def _tree_rss(proc) -> tuple[int, int]:
 
 def timed(cmd: list[str], log: Path) -> dict:
     """Run ``cmd``; wall time and peak RSS of its process tree (total and largest)."""
+    import resource
+
     peak = {"total": 0, "largest": 0}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
@@ -148,9 +152,16 @@ def timed(cmd: list[str], log: Path) -> dict:
         done.set()
         th.join()
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if rc != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({rc}); see {log}")
-    return {"wall": wall, "peak_mb": peak["total"] / 2**20, "largest_mb": peak["largest"] / 2**20}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "peak_mb": peak["total"] / 2**20,
+        "largest_mb": peak["largest"] / 2**20,
+    }
 
 
 SEP_SCRIPT = """
@@ -183,6 +194,16 @@ def completeness(cat_xy: np.ndarray, truth: Table, radius: float = 2.0) -> float
     return float(np.mean(d <= radius))
 
 
+def _print_row(r: dict) -> None:
+    mpix = r["size"] ** 2 / 1e6
+    print(
+        f"{r['size']:>6} {r['run']:<8} {r['sources']:>8} {r['wall']:>8.1f} {r['cpu']:>8.1f} "
+        f"{r['cpu'] / mpix:>10.3f} {r['peak_mb']:>8.0f} {r['largest_mb']:>8.0f} "
+        f"{r['compl']:>6.3f}",
+        flush=True,
+    )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192, 16384])
@@ -197,7 +218,7 @@ def main(argv=None) -> int:
     exe = [sys.executable, "-m", "morphoscope.cli"]
     results = []
     print(
-        f"{'size':>6} {'run':<8} {'sources':>8} {'wall s':>8} {'s/Mpix':>7} "
+        f"{'size':>6} {'run':<8} {'sources':>8} {'wall s':>8} {'CPU s':>8} {'CPU s/Mpix':>10} "
         f"{'peak MB':>8} {'largest':>8} {'compl':>6}"
     )
     for size in args.sizes:
@@ -227,12 +248,7 @@ def main(argv=None) -> int:
             xy = np.column_stack([cat["xc_centroid"], cat["yc_centroid"]])
             r.update(size=size, run=name, sources=len(cat), compl=completeness(xy, truth))
             results.append(r)
-            print(
-                f"{size:>6} {name:<8} {r['sources']:>8} {r['wall']:>8.1f} "
-                f"{r['wall'] / (size * size / 1e6):>7.3f} {r['peak_mb']:>8.0f} "
-                f"{r['largest_mb']:>8.0f} {r['compl']:>6.3f}",
-                flush=True,
-            )
+            _print_row(r)
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
         if args.peer:
@@ -248,12 +264,7 @@ def main(argv=None) -> int:
                 xy = np.column_stack([cat["x"], cat["y"]])
                 r.update(size=size, run="sep", sources=len(cat), compl=completeness(xy, truth))
                 results.append(r)
-                print(
-                    f"{size:>6} {'sep':<8} {r['sources']:>8} {r['wall']:>8.1f} "
-                    f"{r['wall'] / (size * size / 1e6):>7.3f} {r['peak_mb']:>8.0f} "
-                    f"{r['largest_mb']:>8.0f} {r['compl']:>6.3f}",
-                    flush=True,
-                )
+                _print_row(r)
             except RuntimeError as exc:
                 print(f"{size:>6} sep      failed: {exc}", flush=True)
         if not args.keep:
@@ -262,9 +273,10 @@ def main(argv=None) -> int:
         rs = [r for r in results if r["run"] == name]
         if len(rs) >= 2:
             area = np.array([r["size"] ** 2 for r in rs], float)
-            wall = np.array([r["wall"] for r in rs])
-            slope = np.polyfit(np.log(area), np.log(wall), 1)[0]
-            print(f"# {name}: time ~ area^{slope:.2f} over {len(rs)} sizes")
+            for key in ("wall", "cpu"):
+                t = np.array([r[key] for r in rs])
+                slope = np.polyfit(np.log(area), np.log(t), 1)[0]
+                print(f"# {name}: {key} time ~ area^{slope:.2f} over {len(rs)} sizes")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

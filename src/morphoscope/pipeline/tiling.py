@@ -53,7 +53,7 @@ from astropy.table import Table, vstack
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import interpolate, ndimage
 
-from ..exceptions import InputError, ParameterError
+from ..exceptions import InputError, MorphoscopeWarning, ParameterError
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -892,6 +892,18 @@ def run_tiled(
         raise ParameterError("overlap", overlap, "a non-negative integer (pixels)")
     reader = BandReader.from_band(band)
     shape = reader.shape
+    in_memory = sum(
+        p.array.nbytes
+        for p in (reader.image, reader.rms, reader.weight, reader.mask)
+        if p is not None and p.array is not None
+    )
+    if (scheduler is not None or workers not in (None, 1)) and in_memory > 2**26:
+        warnings.warn(
+            "in-memory arrays are sent with every task of a distributed run; give FITS "
+            "paths so that workers read their own windows",
+            MorphoscopeWarning,
+            stacklevel=2,
+        )
     ny, nx = shape
     psf = None
     if band.psf is not None:
