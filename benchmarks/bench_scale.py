@@ -209,6 +209,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192, 16384])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tile", type=int, default=2048)
+    ap.add_argument("--runs", nargs="+", default=["tiled", "dask"], choices=["tiled", "dask"])
     ap.add_argument("--peer", action="store_true", help="also run SEP on the whole image")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_scale"))
     ap.add_argument("--keep", action="store_true", help="keep the fields and outputs")
@@ -227,7 +228,7 @@ def main(argv=None) -> int:
         truth = make_field(size, field)
         gen = time.perf_counter() - t0
         print(f"# {size} x {size}: {len(truth)} galaxies, generated in {gen:.0f} s", flush=True)
-        runs = [("tiled", 1), ("dask", args.workers)]
+        runs = [(r, 1 if r == "tiled" else args.workers) for r in args.runs]
         for name, workers in runs:
             out = args.work / f"out_{size}_{name}"
             cmd = [
