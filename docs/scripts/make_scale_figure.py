@@ -7,7 +7,7 @@ Usage::
 Left: a 1024 x 1024 field of Gaussian galaxies (two of them larger than the overlap) run
 with ``tile=512`` (cores: white lines; one window: dashed), every source outlined in the
 colour of the tile that owns it (the tile holding the centre of its parent detection's
-bounding box); sources finished by the fallback re-run are outlined in white. Right: CPU
+bounding box). Right: CPU
 seconds per megapixel against the image size, from ``benchmarks/bench_scale.py --json``
 files (the figures of docs/scale.md when none is given).
 """
@@ -73,18 +73,14 @@ def main(argv=None) -> int:
     for lab in range(1, seg.max() + 1):
         b = boxes[parent[lab]]
         cy, cx = (b[0] + b[1] - 1) // 2, (b[2] + b[3] - 1) // 2
-        for t in tiles:
-            if t.core[0] <= cy < t.core[1] and t.core[2] <= cx < t.core[3]:
-                w = t.window
-                fits_window = b[0] >= w[0] + 8 and b[1] <= w[1] - 8 and b[2] >= w[2] + 8
-                fits_window = fits_window and b[3] <= w[3] - 8
-                owner[lab] = t.index if fits_window else -1
+        owner[lab] = next(
+            t.index for t in tiles if t.core[0] <= cy < t.core[1] and t.core[2] <= cx < t.core[3]
+        )
     rgba = np.zeros((*seg.shape, 4))
     lab_edge = np.where(edge & (seg > 0), seg, 0)
     own = owner[lab_edge]
     for t in tiles:
         rgba[(lab_edge > 0) & (own == t.index)] = colours[t.index]
-    rgba[(lab_edge > 0) & (own == -1)] = (1, 1, 1, 1)
     ax.imshow(rgba, origin="lower", interpolation="nearest")
     for t in tiles:
         y0, y1, x0, x1 = t.core
@@ -97,10 +93,7 @@ def main(argv=None) -> int:
             (x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec=colours[0], lw=1.5, ls="--"
         )
     )
-    ax.set_title(
-        f"tile {tile}, overlap {DEFAULT_OVERLAP}: {len(res.catalog)} sources "
-        f"(white: fallback re-run)"
-    )
+    ax.set_title(f"tile {tile}, overlap {DEFAULT_OVERLAP}: {len(res.catalog)} sources ")
     ax.set_axis_off()
 
     figures = list(FIGURES)
