@@ -190,3 +190,11 @@ def test_plan_and_parameters(field):
         run_tiled(BandInput("f", field), tile=512, segment_options={"method": "zhu"})
     with pytest.raises(ParameterError, match="tile"):
         run_pipeline({"a": field, "b": field}, tile=512, report=False)
+
+
+def test_cli_tiled_bad_file_is_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "broken.fits"
+    bad.write_bytes(b"not a fits file at all" * 100)
+    assert main(["run", str(bad), "--tile", "256", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("morphoscope: error: broken.fits:")

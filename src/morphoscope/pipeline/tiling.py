@@ -126,9 +126,17 @@ class _Plane:
             return None
         if self.array is not None:
             return tuple(self.array.shape)  # type: ignore[return-value]
-        with fits.open(self.path, memmap=True, lazy_load_hdus=True) as hdul:
-            hdu = _first_image_hdu(hdul, self.ext)
-            shp = [int(hdu.header[f"NAXIS{i}"]) for i in range(hdu.header["NAXIS"], 0, -1)]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with fits.open(self.path, memmap=True, lazy_load_hdus=True) as hdul:
+                    hdu = _first_image_hdu(hdul, self.ext)
+                    nd = int(hdu.header["NAXIS"])
+                    shp = [int(hdu.header[f"NAXIS{i}"]) for i in range(nd, 0, -1)]
+        except InputError:
+            raise
+        except (OSError, TypeError, ValueError, IndexError, KeyError, EOFError) as exc:
+            raise InputError(Path(self.path).name, f"not a readable FITS file ({exc})") from None
         shp = [s for s in shp if s != 1] if len(shp) > 2 else shp
         return tuple(shp)  # type: ignore[return-value]
 
@@ -1107,7 +1115,12 @@ def maybe_run_tiled(
 
     step = progress or (lambda name: None)
     det_band = next(b for b in bands if b.name == det_name)
-    shape = image_shape(det_band)
+    try:
+        shape = image_shape(det_band)
+    except InputError:
+        if tile == "auto" and scheduler is None:
+            return None  # the untiled path reports the problem with the input
+        raise
     size = tiling_requested(shape, tile, scheduler=scheduler, workers=workers)
     if size is None:
         return None
