@@ -56,10 +56,64 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--no-background", action="store_true", help="the image is already background-subtracted"
     )
+    p.add_argument(
+        "--tile",
+        type=_tile,
+        default="auto",
+        metavar="SIZE",
+        help="process in tiles of SIZE x SIZE pixels, in bounded memory, with the same result "
+        "as untiled ('auto', the default: tiles of 2048 above 4096 x 4096 pixels; 0: never)",
+    )
+    p.add_argument(
+        "--overlap", type=int, help="overlap of the tiles in pixels (default 128)"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the tiles on this dask.distributed scheduler (tcp://host:8786 or a "
+        "scheduler file); without it a tiled run uses a LocalCluster (see --workers)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default="auto",
+        metavar="N",
+        help="LocalCluster workers for a tiled run ('auto': one per core; 1: this process)",
+    )
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
     p.add_argument("--out", default="morphoscope_output", help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handle)
+
+
+def _tile(text: str) -> int | str | None:
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of pixels or 'auto', got {text!r}"
+        ) from None
+    if value == 0:
+        return None
+    if value < 16:
+        raise argparse.ArgumentTypeError(f"tiles must be at least 16 pixels, got {value}")
+    return value
+
+
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of workers or 'auto', got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 worker, got {value}")
+    return value
 
 
 def _band_name(path: str) -> str:
@@ -122,6 +176,10 @@ def handle(args: argparse.Namespace) -> int:
             out_dir=args.out,
             report=not args.no_report,
             progress=progress,
+            tile=args.tile,
+            overlap=args.overlap,
+            scheduler=args.scheduler,
+            workers=args.workers,
         )
     print_summary(result, elapsed=time.perf_counter() - t0)
     return 0
