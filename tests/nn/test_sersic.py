@@ -157,6 +157,11 @@ def test_predict_catalog_from_segmap_and_catalog(net, bright):
     table = Table({"id": cat["id"], "x": cat["x"], "y": cat["y"]})
     cat2 = predict_catalog(img, table, psf_fwhm=float(bright.psf_fwhm[3]), rms=1.0, net=net)
     np.testing.assert_allclose(cat2["sersic_n"], cat["sersic_n"], rtol=1e-5)
+    # A galaxy cut by the image border: measured, flagged EDGE, not failed.
+    edge = predict_catalog(img[:, :200], seg[:, :200], psf_fwhm=float(bright.psf_fwhm[3]),
+                           rms=1.0, net=net, bin_factor=1)  # fmt: skip
+    assert edge["flag"][2] & Flag.EDGE and not edge["flag"][2] & Flag.MEASURE_FAILED
+    assert np.isfinite(edge["sersic_n"][2]) and edge["flag"][0] == 0
     with pytest.raises(InputError, match="segmap"):
         predict_catalog(img, seg[:10], psf_fwhm=2.0, net=net)
     with pytest.raises(ParameterError, match="bin_factor"):

@@ -308,6 +308,10 @@ class PixelClassifier:
         Dilation of the coarsest convolution.
     stretch : float
         Softening (in noise sigma) of the asinh scaling of the inputs.
+    logit_bias : sequence of 5 floats, optional
+        Added to the network's logits before the softmax. Training sets it to
+        ``-log(class_weights)``, which undoes the class weighting of the loss so that
+        the outputs are calibrated probabilities again. Default zeros.
     seed : int
         Seed of the initial weights.
 
@@ -340,6 +344,7 @@ class PixelClassifier:
         widths: Sequence[int] = (8, 16, 32, 64),
         dilation: int = 2,
         stretch: float = 1.0,
+        logit_bias: Sequence[float] | None = None,
         seed: int = 0,
     ) -> None:
         if isinstance(n_bands, bool) or not isinstance(n_bands, numbers.Integral) or n_bands < 1:
@@ -352,11 +357,19 @@ class PixelClassifier:
             raise ParameterError("widths", widths, "at least two positive integers")
         if not (isinstance(stretch, numbers.Real) and stretch > 0):
             raise ParameterError("stretch", stretch, "a positive number")
+        bias = [0.0] * len(CLASS_NAMES) if logit_bias is None else logit_bias
+        try:
+            bias = [float(b) for b in bias]
+        except (TypeError, ValueError):
+            bias = []
+        if len(bias) != len(CLASS_NAMES) or not np.all(np.isfinite(bias)):
+            raise ParameterError("logit_bias", logit_bias, "5 finite numbers or None")
         self.config = {
             "n_bands": int(n_bands),
             "widths": widths,
             "dilation": int(dilation),
             "stretch": float(stretch),
+            "logit_bias": bias,
         }
         torch.manual_seed(int(seed))
         self.net = UNet(2 * int(n_bands), len(CLASS_NAMES), widths, int(dilation))
@@ -478,11 +491,13 @@ class PixelClassifier:
         wsum = np.zeros((ny, nx), dtype=np.float64)
         boxes = [(y0, x0) for y0 in ys for x0 in xs]
         self.net.eval()
+        bias = torch.tensor(self.config["logit_bias"], dtype=torch.float32).view(1, -1, 1, 1)
         with torch.inference_mode():
             for b in range(0, len(boxes), batch_size):
                 chunk = boxes[b : b + batch_size]
                 batch = np.stack([x[:, y0 : y0 + ty, x0 : x0 + tx] for y0, x0 in chunk])
-                prob = torch.softmax(self.net(torch.from_numpy(batch)), dim=1).numpy()
+                logits = self.net(torch.from_numpy(batch)) + bias
+                prob = torch.softmax(logits, dim=1).numpy()
                 for (y0, x0), p in zip(chunk, prob, strict=True):
                     wy = blend_window(ty, overlap, y0 == 0, y0 + ty == ny)
                     wx = blend_window(tx, overlap, x0 == 0, x0 + tx == nx)

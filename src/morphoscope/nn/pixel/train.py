@@ -257,6 +257,9 @@ def train(
         )
         weights = torch.tensor([float(w) for w in tcfg["class_weights"]])
         loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+        # Inference (validation included) undoes the class weighting of the loss, so that
+        # the outputs are calibrated probabilities.
+        clf.config["logit_bias"] = [-float(np.log(w)) for w in weights.tolist()]
         history = []
         best_score, best_state, best_epoch = -np.inf, None, 0
         t_fit = time.time()
@@ -345,6 +348,9 @@ def write_model_card(clf: PixelClassifier, json_path, md_path) -> None:
         f"- U-Net widths {clf.config['widths']}, {meta.get('n_parameters')} parameters, "
         f"{clf.n_bands} band slots (each: asinh(S/N / {clf.config['stretch']:g}) and a "
         "presence flag); any band may be missing.",
+        f"- Logit bias {[round(b, 3) for b in clf.config.get('logit_bias', [])]} "
+        "(minus the log of the loss's class weights) makes the outputs calibrated "
+        "probabilities.",
         "",
         "## Training data (simulated with `morphoscope.simulate.simulate_scene`)",
         f"- {d.get('n_train')} training and {d.get('n_val')} validation scenes of "

@@ -64,6 +64,11 @@ def _segmap_sources(seg: np.ndarray, image: np.ndarray):
     return ids, x, y, np.sqrt(area / np.pi)
 
 
+def _mad_sigma(values: np.ndarray) -> float:
+    v = values[np.isfinite(values)]
+    return float(1.4826 * np.median(np.abs(v - np.median(v)))) if v.size > 10 else float("nan")
+
+
 def cut_stamps(
     image: np.ndarray, x: float, y: float, size: int, bin_factor: int
 ) -> tuple[np.ndarray, float, float, bool]:
@@ -105,6 +110,7 @@ def predict_catalog(
     net: SersicNet | None = None,
     bin_factor: int | str = "auto",
     batch_size: int = 1024,
+    seed: int = 0,
 ) -> Table:
     """Sérsic parameters of every source of an image with :class:`SersicNet`.
 
@@ -130,6 +136,8 @@ def predict_catalog(
         isophotal radius ``sqrt(area / pi)`` below 20 binned pixels (1 when unknown).
     batch_size : int
         Stamps per forward pass.
+    seed : int
+        Seed of the noise that fills the parts of stamps beyond the image border.
 
     Returns
     -------
@@ -137,7 +145,8 @@ def predict_catalog(
         ``id``, ``x``, ``y`` (stamp centres), ``bin_factor`` and the columns of
         :meth:`SersicNet.predict` converted back to image pixels (``sersic_rhalf``,
         ``sersic_xc``, ``sersic_yc`` and errors). ``flag`` adds ``EDGE`` for stamps that
-        leave the image.
+        leave the image; their pixels beyond the border are filled with Gaussian noise of
+        the stamp's rms (masked and NaN pixels inside the image stay masked).
 
     Notes
     -----
@@ -177,16 +186,22 @@ def predict_catalog(
     origin = np.zeros((n, 2))
     flags = np.zeros(n, np.int32)
     noise = np.full(n, np.nan)
+    inside = np.ones(img.shape)
+    rng = np.random.default_rng(seed)
     for i in range(n):
         st, x0, y0, edge = cut_stamps(work, xs[i], ys[i], size, bins[i])
-        stamps[i] = st
         origin[i] = x0, y0
-        if edge:
-            flags[i] |= int(Flag.EDGE)
         if rms_map is not None:
             r, _, _, _ = cut_stamps(np.where(np.isfinite(rms_map), rms_map, np.nan) ** 2,
                                     xs[i], ys[i], size, bins[i])  # fmt: skip
             noise[i] = np.sqrt(np.nanmedian(r)) if np.isfinite(r).any() else np.nan
+        if edge:
+            # Beyond the image border: noise like the training stamps (not masked pixels).
+            flags[i] |= int(Flag.EDGE)
+            out = np.isnan(cut_stamps(inside, xs[i], ys[i], size, bins[i])[0])
+            sigma = noise[i] if np.isfinite(noise[i]) else _mad_sigma(st[~out])
+            st[out] = rng.normal(0.0, sigma if np.isfinite(sigma) else 0.0, int(out.sum()))
+        stamps[i] = st
     if rms_map is None:
         noise_arg = None
     else:
