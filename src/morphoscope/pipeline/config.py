@@ -103,7 +103,7 @@ class PipelineConfig:
         ``classifier`` a model).
     segment, measure, sersicnet, pixel, emission, classifier : dict
         Keywords of :func:`~morphoscope.segment.segment_image`,
-        :func:`~morphoscope.measure.measure` (detection band), 
+        :func:`~morphoscope.measure.measure` (detection band),
         :func:`~morphoscope.nn.predict_catalog` (plus ``psf_fwhm`` in pixels when the
         detection band has no PSF), :meth:`~morphoscope.nn.PixelClassifier.predict_proba`
         (plus ``bands``: the bands fed to the network, bluest first, at most 3),

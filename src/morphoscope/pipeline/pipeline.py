@@ -36,6 +36,7 @@ flags every source with ``MEASURE_FAILED`` in its column, warns and is logged as
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -422,6 +423,10 @@ class Pipeline:
         t0 = time.perf_counter()
         step("read")
         loaded, model = self._read(self._bands(images))
+        scene_wcs = getattr(images, "wcs", None)
+        for img in loaded.values():
+            if img.wcs is None and scene_wcs is not None:
+                img.wcs = scene_wcs
         log["read"] = StageLog("ok", time.perf_counter() - t0, f"{len(loaded)} bands")
 
         t0 = time.perf_counter()
@@ -530,7 +535,7 @@ class Pipeline:
         catalog["flag_segment"] = np.asarray(seg_flags, np.int32)
         catalog["flag_measure"] = np.asarray(catalog["flag"], np.int32)
         catalog["flag"] = np.asarray(catalog["flag"]) | seg_flags
-        catalog.meta["detection"] = self.config.detection or list(loaded)[0]
+        catalog.meta["detection"] = self.config.detection or next(iter(loaded))
         images: dict[str, np.ndarray] = {}
         rms_maps: dict[str, np.ndarray] = {}
         fluxes = {}
@@ -549,7 +554,7 @@ class Pipeline:
             catalog[f"flag_measure_{name}"] = np.asarray(band["flag"], np.int32)
             fluxes[name] = np.asarray(band["flux"], float)
         names = list(fluxes)
-        for a, b in zip(names[:-1], names[1:], strict=True):
+        for a, b in itertools.pairwise(names):
             with np.errstate(divide="ignore", invalid="ignore"):
                 colour = -2.5 * np.log10(fluxes[a] / fluxes[b])
             catalog[f"color_{a}_{b}"] = np.where(np.isfinite(colour), colour, np.nan) * u.mag

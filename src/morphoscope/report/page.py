@@ -569,7 +569,8 @@ def write_report(
 <p class="note">Cyan: the source's segment; amber: neighbouring segments.
 Stretch: asinh, per cutout.</p>{gallery_html}</section>
 <section id="plots"><h2>Plots</h2>{plots_html}</section>
-{extra_html}<section id="flags"><h2>Flags</h2>{flags_html or '<p class="note">No flag column.</p>'}</section>
+{extra_html}
+<section id="flags"><h2>Flags</h2>{flags_html or '<p class="note">No flag column.</p>'}</section>
 <section id="catalog"><h2>Catalog</h2>{table_html}</section>
 <footer>Written by morphoscope {_esc(__version__)} on {_esc(now)}
 in {elapsed:.1f} s.</footer>
