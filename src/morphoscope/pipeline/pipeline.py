@@ -167,6 +167,7 @@ class Result:
         truth: Table | None = None,
         report_extra: Mapping | None = None,
         title: str = "morphoscope report",
+        accuracy_html: str | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> dict[str, Path]:
         """Write the outputs to ``out_dir``, each file atomically.
@@ -222,7 +223,8 @@ class Result:
             from ..report.tiers import write_pipeline_report
 
             o["report"] = write_pipeline_report(
-                self, out / "report.html", truth=truth, extra=report_extra, title=title
+                self, out / "report.html", truth=truth, extra=report_extra, title=title,
+                accuracy_html=accuracy_html,
             )
             self.log["report"] = StageLog("ok", time.perf_counter() - t0)
         with atomic_write(out / "log.json") as tmp:
@@ -441,7 +443,8 @@ class Pipeline:
         catalog, images, rms = self._measure(loaded, seg, det_psf)
         log["measure"] = StageLog(
             "ok" if cfg.enabled("measure") else "off", time.perf_counter() - t0,
-            "" if cfg.enabled("measure") else "first-order positions and fluxes only",
+            self._measure_note if cfg.enabled("measure")
+            else "first-order positions and fluxes only",
         )  # fmt: skip
         if loaded[next(iter(loaded))].wcs is not None and len(catalog):
             wcs = next(b.wcs for b in loaded.values() if b.wcs is not None)
@@ -527,9 +530,15 @@ class Pipeline:
             opts.update(nonparametric=False, sersic=False, asymmetry=False)
         if det_psf is not None and opts.get("sersic", True):
             opts.setdefault("psf", det_psf)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             catalog = measure(seg.image, seg.segmap, rms=seg.rms, mask=seg.bad, **opts)
+        # Per-source problems are in the flag columns; keep their summary for the log.
+        self._measure_note = "; ".join(
+            str(w.message).split(":")[0]
+            for w in caught
+            if issubclass(w.category, MorphoscopeWarning)
+        )
         labels = np.asarray(catalog["label"], int)
         seg_flags = seg.flags[labels] if len(catalog) else np.zeros(0, int)
         catalog["flag_segment"] = np.asarray(seg_flags, np.int32)
