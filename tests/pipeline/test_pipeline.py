@@ -30,8 +30,8 @@ STAGE_FLAGS = ("flag_segment", "flag_measure", "flag_sersicnet", "flag_pixel", "
 def field(tmp_path_factory):
     """A 256x256 three-band scene (F200W, F335M with line emission, F356W) on disk."""
     scene = ms.simulate.simulate_scene(
-        (256, 256), n_sources=22, seed=11, emission_band="F335M", emission_fraction=0.4,
-        flux_range=(2000.0, 50000.0),
+        (256, 256), n_sources=22, seed=5, emission_band="F335M", emission_fraction=0.4,
+        flux_range=(500.0, 20000.0),
     )  # fmt: skip
     data = tmp_path_factory.mktemp("field")
     scene.write(data)
@@ -97,9 +97,12 @@ def test_every_tier_against_truth(run):
                    np.asarray(cat["dec"])[d] - np.asarray(truth["dec"])[t]) * 3600  # fmt: skip
     assert np.median(sep) < 0.03  # arcsec: one pixel
     assert cat["ra"].unit == "deg" and cat["color_F200W_F335M"].unit == "mag"
-    iso = ~np.asarray(truth["blended"])[t]
-    ratio = np.asarray(cat["flux_F356W"])[d][iso] / np.asarray(truth["flux_F356W"])[t][iso]
-    assert 0.75 < np.median(ratio) < 1.1
+    # compact isolated sources: the segment holds the whole flux (extended ones lose wings)
+    sel = ~np.asarray(truth["blended"])[t] & (np.asarray(truth["snr_F200W"])[t] > 50)
+    compact = sel & (np.asarray(truth["r_e"])[t] < 4)
+    ratio = np.asarray(cat["flux_F200W"])[d] / np.asarray(truth["flux_F200W"])[t]
+    assert compact.sum() >= 3 and np.all(np.abs(ratio[compact] - 1) < 0.1)
+    assert np.all(ratio[sel] < 1.1)
     acc = tier_accuracy(res, truth, truth_segmap=scene.segmap, truth_classmap=scene.classmap,
                         band="F200W", snr_min=30)  # fmt: skip
     # SersicNet: half-light radii of single-Sersic galaxies within ~0.15 dex
