@@ -59,8 +59,8 @@ def model_file(field, tmp_path_factory):
     table["class"] = np.asarray(truth["class"]).astype(str)[t]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = classify.train(table, "class", features=["gini", "m20", "concentration",
-                               "r50", "ellipticity_centroid"], cv=None, importance=False)  # fmt: skip
+        feats = ["gini", "m20", "concentration", "r50", "ellipticity_centroid"]
+        model = classify.train(table, "class", features=feats, cv=None, importance=False)
     path = tmp_path_factory.mktemp("model") / "model.zip"
     model.save(path)
     return path

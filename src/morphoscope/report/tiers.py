@@ -138,6 +138,8 @@ def sersic_comparison_figure(catalog, truth_pairs=None) -> Figure | None:
         ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
         if "flag_sersic" in catalog.colnames:
             ok &= np.asarray(catalog["flag_sersic"]) < 2
+        # fits that ran away (n at the bounds, radii beyond any stamp) say nothing here
+        ok &= (a < 20.0) if fit == "sersic_n" else (a < 10.0 * np.nanmax(b, initial=1.0))
         ax.scatter(a[ok], b[ok], s=8, alpha=0.7, lw=0)
         if ok.any():
             lo, hi = min(a[ok].min(), b[ok].min()), max(a[ok].max(), b[ok].max())
@@ -197,7 +199,10 @@ def _sersicnet_gallery(result, n: int = 12) -> str:
                 ax.imshow(np.arcsinh(im / (0.05 * lim)), origin="lower", cmap="gray_r",
                           vmin=0, vmax=np.arcsinh(20))  # fmt: skip
             else:
-                s = 3 * noise[k] if np.isfinite(noise[k]) and noise[k] > 0 else lim / 10
+                fin = d[np.isfinite(d)]
+                s = 3 * 1.4826 * float(np.median(np.abs(fin - np.median(fin)))) if fin.size \
+                    else 0.0  # fmt: skip
+                s = s if s > 0 else lim / 10
                 ax.imshow(im, origin="lower", cmap="RdBu_r", vmin=-s, vmax=s)
             ax.set_title(title, fontsize=7)
             ax.set_axis_off()
@@ -207,7 +212,8 @@ def _sersicnet_gallery(result, n: int = 12) -> str:
                f"± {float(row['nn_sersic_n_err']):.2f}, r_e = "
                f"{float(row['nn_sersic_rhalf']):.2f} px")  # fmt: skip
         cells.append(
-            f'<figure class="gallery-item" style="width:370px">'
+            '<figure style="margin:0;background:#fff;border:1px solid #ddd;padding:4px;'
+            'font-size:0.78em">'
             f"{_img_tag(F.png_bytes(fig), alt)}"
             f"<figcaption>{_esc(cap)}</figcaption></figure>"
         )
@@ -256,7 +262,7 @@ def _emission_section(result, link: str | None, n: int = 8) -> str:
         head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
         body = "".join(
             "<tr>" + "".join(
-                f"<td>{_esc(f'{v:.3g}' if isinstance(v, float | np.floating) else v)}</td>"
+                f"<td>{_esc(f'{v:.4g}' if isinstance(v, float | np.floating) else v)}</td>"
                 for v in (r[c] for c in cols)) + "</tr>"
             for r in cand
         )  # fmt: skip
