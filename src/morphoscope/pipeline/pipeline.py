@@ -333,6 +333,8 @@ class Pipeline:
             try:
                 loaded[b.name] = b.load()
             except InputError as exc:
+                if len(bands) == 1:  # the file name says it all
+                    raise
                 raise InputError(f"band {b.name}", f"{exc.source}: {exc.problem}") from None
             except Exception as exc:  # unreadable file of any kind
                 raise InputError(f"band {b.name}", f"cannot read the band: {exc}") from None
