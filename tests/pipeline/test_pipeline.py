@@ -212,8 +212,8 @@ def test_config_file_and_stage_switches(field, tmp_path):
     with pytest.raises(InputError, match="detection"):
         Pipeline(cfg, detection="F999W").run()
     bad = tmp_path / "bad.toml"
-    bad.write_text('[bands]\nF200W = "x.fits"\n[emission]\nmedium = "F335M"\n'
-                   'reference = ["F200W"]\n')  # fmt: skip
+    bad.write_text(f'[bands]\nF200W = "x.fits"\nF356W = "{data / "F356W_sci.fits"}"\n'
+                   '[emission]\nmedium = "F335M"\nreference = ["F200W"]\n')  # fmt: skip
     with pytest.raises(InputError, match="band F200W"):
         Pipeline(bad).run()
 
