@@ -118,7 +118,8 @@ def gini_m20_class_figure(catalog) -> Figure:
     ax.set_xlabel("M20", fontsize=8)
     ax.set_ylabel("Gini", fontsize=8)
     ax.set_title("Gini-M20 by pixel class (Lotz et al. 2008 lines)", fontsize=9)
-    ax.legend(fontsize=6.5, loc="lower left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6.5, loc="lower left")
     ax.tick_params(labelsize=7)
     return fig
 
