@@ -681,6 +681,8 @@ class Pipeline:
             vals = np.full(len(cat), np.nan)
             vals[rows[ok]] = np.asarray(t[name], float)[ok]
             cat[f"emission_{name}"] = vals
+            if getattr(t[name], "unit", None) is not None:
+                cat[f"emission_{name}"].unit = t[name].unit
         flags = np.full(len(cat), _FAILED, np.int32)
         flags[rows[ok]] = np.asarray(t["flag"], np.int32)[ok]
         cat["flag_emission"] = flags
