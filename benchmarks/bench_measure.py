@@ -1,180 +1,257 @@
-"""Measurement benchmark: morphoscope.measure against photutils and statmorph, same inputs.
+"""Measurement benchmark: morphoscope.measure against statmorph on the same inputs, one run.
 
-One simulated field (``morphoscope.simulate``), measured on its TRUTH segmentation map so that
-every code sees exactly the same pixels. Prints, in one run:
+The same simulated single-galaxy stamps (``morphoscope.simulate.simulate_stamps``: Sersic
+bulges, disks, irregulars and stars over a range of n, size, S/N and ellipticity, each with
+its own PSF and noise) go through ``statmorph.SourceMorphology`` (weight map = the noise
+rms, PSF given) and through ``morphoscope.measure.measure_stamps`` (same weight map and
+PSF; Sersic fits batched). Prints:
 
-* wall time of ``morphoscope.measure`` on all sources, of photutils ``SourceCatalog`` for the
-  same columns, and of statmorph on a random subset (per galaxy; statmorph is ~1 s/galaxy),
-  with the ratios;
-* agreement per quantity (median and 95th percentile of |difference|) with each peer;
-* accuracy against the truth for isolated bright sources (flux, centroid).
+* time per galaxy of each code, with and without the Sersic fit, and the speed ratios;
+* per quantity, the median and 95th-percentile relative difference (absolute difference for
+  the asymmetry-type quantities and the Gini-M20 statistics, which can be ~0) and the
+  fraction of galaxies within the tolerance (1%, 0.005 absolute, 3% for Sersic
+  parameters), over galaxies that both codes flag 0;
+* accuracy of both Sersic fits against the simulated truth for single-component galaxies
+  with S/N > 50: median relative error of n, r_e, q and the fraction of galaxies whose
+  truth lies within 2 sigma of the fit;
+* with ``--slice``, statmorph's own test galaxy against its published reference values.
 
 Usage::
 
-    python benchmarks/bench_measure.py [--size 2048] [--n 1500] [--statmorph 40] [--seed 0]
+    python benchmarks/bench_measure.py [--n 500] [--size 64] [--seed 0]
+        [--slice /path/to/statmorph_slice] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
+NONPARAM = (
+    "xc_centroid", "yc_centroid", "ellipticity_centroid", "elongation_centroid",
+    "orientation_centroid", "xc_asymmetry", "yc_asymmetry", "ellipticity_asymmetry",
+    "elongation_asymmetry", "orientation_asymmetry", "flux_circ", "flux_ellip", "rpetro_circ",
+    "rpetro_ellip", "rmax_circ", "rmax_ellip", "rhalf_circ", "rhalf_ellip", "r20", "r50", "r80",
+    "gini", "m20", "gini_m20_bulge", "gini_m20_merger", "sn_per_pixel", "concentration",
+    "asymmetry", "smoothness", "multimode", "intensity", "deviation", "rms_asymmetry2",
+    "outer_asymmetry", "shape_asymmetry", "sky_mean", "sky_median", "sky_sigma",
+)  # fmt: skip
+SERSIC = ("sersic_amplitude", "sersic_rhalf", "sersic_n", "sersic_xc", "sersic_yc",
+          "sersic_ellip", "sersic_theta", "sersic_chi2_dof")  # fmt: skip
+ABSOLUTE = ("asymmetry", "outer_asymmetry", "shape_asymmetry", "rms_asymmetry2",
+            "gini_m20_bulge", "gini_m20_merger", "orientation_centroid",
+            "orientation_asymmetry", "sky_mean", "sky_median", "deviation", "multimode",
+            "intensity", "smoothness")  # fmt: skip
 
-def _row(name, a, b, *, relative=False):
-    a = np.asarray(a, float)
-    b = np.asarray(b, float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    d = np.abs(a[ok] - b[ok])
-    if relative:
-        d = d / np.maximum(np.abs(b[ok]), 1e-12)
-    if d.size == 0:
-        return f"  {name:<22} n=0"
-    kind = "rel" if relative else "abs"
-    return (
-        f"  {name:<22} n={d.size:<5} median {kind} diff {np.median(d):9.4g}   "
-        f"95% {np.percentile(d, 95):9.4g}"
-    )
+
+def tolerance(q):
+    if q in ABSOLUTE:
+        return 0.005
+    return 0.03 if q.startswith("sersic") else 0.01
+
+
+def difference(q, a, b):
+    d = np.abs(a - b)
+    if q not in ABSOLUTE:
+        d = d / np.maximum(np.abs(b), 1e-12)
+    if q in ("sersic_theta", "orientation_centroid", "orientation_asymmetry"):
+        per = np.pi
+        d = np.abs((a - b + per / 2) % per - per / 2)
+    return d
+
+
+def run_statmorph(st, n, with_psf=True):
+    import statmorph
+
+    rows, t_all, t_sersic = [], 0.0, 0.0
+    for i in range(n):
+        img = st.images[i].astype(float)
+        seg = st.segmaps[i].astype(int)
+        rms = np.full(img.shape, float(st.rms[i]))
+        psf = st.psfs[i].astype(float) if with_psf else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            try:
+                m = statmorph.SourceMorphology(img, seg, 1, weightmap=rms, psf=psf)
+            except Exception as exc:  # statmorph raises on e.g. an empty segmentation map
+                t_all += time.perf_counter() - t0
+                row = dict.fromkeys(NONPARAM + SERSIC, np.nan)
+                row.update(flag=4, flag_sersic=4, exception=f"{type(exc).__name__}: {exc}")
+                rows.append(row)
+                continue
+            t_all += time.perf_counter() - t0
+        if m.flag < 4:
+            t_sersic += m.sersic_runtime
+        row = {q: (np.nan if m[q] == -99.0 else float(m[q])) for q in NONPARAM + SERSIC}
+        row["flag"], row["flag_sersic"] = int(m.flag), int(m.flag_sersic)
+        rows.append(row)
+    return rows, t_all, t_sersic
+
+
+def agreement(ours, theirs, sel, names):
+    print(f"  {'quantity':<24}{'n':>5}{'median':>11}{'95%':>11}{'within tol':>12}")
+    out = {}
+    for q in names:
+        a = np.array([float(ours[q][i]) for i in sel])
+        b = np.array([theirs[i][q] for i in sel])
+        both = np.isfinite(a) & np.isfinite(b)
+        d = difference(q, a[both], b[both])
+        if d.size == 0:
+            continue
+        ok = np.mean(d <= tolerance(q))
+        kind = "abs" if q in ABSOLUTE else "rel"
+        out[q] = dict(median=float(np.median(d)), p95=float(np.percentile(d, 95)), ok=float(ok))
+        print(
+            f"  {q:<24}{d.size:>5}{np.median(d):>11.2e}{np.percentile(d, 95):>11.2e}"
+            f"{100 * ok:>10.1f}% ({kind}, tol {tolerance(q)})"
+        )
+    return out
+
+
+def truth_check(label, n_fit, re_fit, e_fit, n_err, re_err, e_err, truth, sel):
+    t_n = np.asarray(truth["n"], float)[sel]
+    t_re = np.asarray(truth["r_e"], float)[sel]
+    t_q = np.asarray(truth["q"], float)[sel]
+    line = f"  {label:<10}"
+    for name, fit, err, true in (
+        ("n", n_fit[sel], None if n_err is None else n_err[sel], t_n),
+        ("r_e", re_fit[sel], None if re_err is None else re_err[sel], t_re),
+        ("q", 1 - e_fit[sel], None if e_err is None else e_err[sel], t_q),
+    ):
+        ok = np.isfinite(fit)
+        rel = np.abs(fit[ok] - true[ok]) / true[ok]
+        line += f" {name}: median rel err {np.median(rel):.3f}"
+        if err is not None:
+            within = np.abs(fit[ok] - true[ok]) <= 2 * err[ok]
+            line += f" ({100 * np.mean(within):.0f}% within 2 sigma)"
+        line += ";"
+    print(line)
+
+
+def check_slice(path: Path):
+    from astropy.io import fits
+
+    from morphoscope import measure
+
+    with fits.open(path / "slice.fits") as h:
+        image, segmap, mask = h[0].data, h[1].data, h[2].data.astype(bool)
+    ref = json.loads((path / "reference_values.json").read_text())["values"]
+    import statmorph
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        statmorph.SourceMorphology(image, segmap, 1, mask=mask, gain=1.0)
+        dt_sm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        cat = measure(image, segmap, mask=mask, gain=1.0)
+        dt = time.perf_counter() - t0
+    worst = []
+    for q in NONPARAM + SERSIC:
+        a, b = float(cat[q][0]), ref[q]
+        d = float(difference(q, np.array([a]), np.array([b]))[0])
+        worst.append((d / tolerance(q), q, d))
+    worst.sort(reverse=True)
+    n_ok = sum(r <= 1 for r, _, _ in worst)
+    print(f"\nstatmorph test galaxy (162x162): morphoscope {dt:.2f} s, statmorph {dt_sm:.2f} s "
+          f"({dt_sm / dt:.1f}x); {n_ok}/{len(worst)} quantities within tolerance of statmorph's "
+          "reference values")
+    for _, q, d in worst[:6]:
+        print(f"  largest: {q:<24} {'abs' if q in ABSOLUTE else 'rel'} diff {d:.2e}")
+    print(f"  flag {int(cat['flag_statmorph'][0])} (ref {ref['flag']}), "
+          f"flag_sersic {int(cat['flag_sersic'][0])} (ref {ref['flag_sersic']})")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--n", type=int, default=1500)
-    parser.add_argument("--statmorph", type=int, default=40, help="sources given to statmorph")
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slice", type=Path, default=None, help="statmorph_slice folder")
+    parser.add_argument("--json", type=Path, default=None, help="write the paired values")
     args = parser.parse_args(argv)
 
-    import morphoscope as ms
-    from morphoscope.simulate import simulate_scene
+    from morphoscope.measure import measure_stamps
+    from morphoscope.simulate import simulate_stamps
 
-    t0 = time.perf_counter()
-    scene = simulate_scene(shape=(args.size, args.size), n_sources=args.n, seed=args.seed)
-    band = scene.detection_band
-    img, rms, seg = scene.images[band], scene.rms[band], scene.segmap
-    truth = scene.truth
-    print(
-        f"field {args.size}x{args.size}, {len(truth)} sources, band {band} "
-        f"(simulated in {time.perf_counter() - t0:.1f}s)"
-    )
+    st = simulate_stamps(args.n, size=args.size, seed=args.seed, snr_range=(10.0, 1000.0))
+    n = args.n
+    print(f"{n} stamps {args.size}x{args.size} (classes: "
+          f"{dict(zip(*np.unique(st.truth['class'], return_counts=True), strict=True))})")
 
-    t0 = time.perf_counter()
-    ours = ms.measure(img, seg, rms=rms)
-    t_ours = time.perf_counter() - t0
-    n = len(ours)
+    theirs, t_sm, t_sm_sersic = run_statmorph(st, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        ours = measure_stamps(st.images, st.segmaps, rms=st.rms, psfs=st.psfs)
+        t_ms = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        measure_stamps(st.images, st.segmaps, rms=st.rms, psfs=st.psfs, sersic=False)
+        t_ms_np = time.perf_counter() - t0
+    print("\nTime per galaxy (same machine, same run, one process each):")
+    t_np = 1e3 * (t_sm - t_sm_sersic) / n
+    print(f"  statmorph   {1e3 * t_sm / n:8.1f} ms  (without Sersic {t_np:.1f})")
+    print(f"  morphoscope {1e3 * t_ms / n:8.1f} ms  (without Sersic {1e3 * t_ms_np / n:.1f})")
+    print(f"  speed ratio {t_sm / t_ms:8.1f} x  with the Sersic fit, "
+          f"{(t_sm - t_sm_sersic) / t_ms_np:.1f} x without")
 
-    from photutils.segmentation import SegmentationImage, SourceCatalog
+    raised = [i for i, r in enumerate(theirs) if "exception" in r]
+    if raised:
+        print(f"\nstatmorph raised on {len(raised)} stamps (morphoscope flags them, "
+              f"flag_statmorph {sorted(set(np.asarray(ours['flag_statmorph'])[raised]))}): "
+              f"{theirs[raised[0]]['exception']}")
+    fs = np.array([r["flag"] for r in theirs])
+    fo = np.asarray(ours["flag_statmorph"])
+    print(f"\nflag agreement: {100 * np.mean(fs == fo):.1f}% "
+          f"(statmorph flags {np.bincount(fs, minlength=5)[[0, 1, 2, 4]]}, "
+          f"ours {np.bincount(fo, minlength=5)[[0, 1, 2, 4]]} for 0/1/2/4)")
+    good = np.flatnonzero((fs <= 1) & (fo <= 1))
+    print(f"\nAgreement with statmorph, non-parametric ({good.size} galaxies flagged <= 1):")
+    res = {"nonparametric": agreement(ours, theirs, good, NONPARAM)}
+    fss = np.array([r["flag_sersic"] for r in theirs])
+    good_s = np.flatnonzero((fss == 0) & (np.asarray(ours["flag_sersic"]) == 0))
+    print(f"\nAgreement with statmorph, Sersic fit ({good_s.size} galaxies with flag_sersic 0 "
+          f"in both):")
+    res["sersic"] = agreement(ours, theirs, good_s, SERSIC)
 
-    t0 = time.perf_counter()
-    pc = SourceCatalog(img, SegmentationImage(seg), error=rms)
-    ptab = pc.to_table(
-        columns=[
-            "label",
-            "x_centroid",
-            "y_centroid",
-            "segment_flux",
-            "segment_flux_err",
-            "area",
-            "ellipticity",
-            "orientation",
-            "gini",
-        ]
-    )
-    pr50 = pc.flux_radius(0.5)
-    t_phot = time.perf_counter() - t0
-
-    print("\ntime (all sources)")
-    print(f"  morphoscope.measure   {t_ours:8.3f} s  ({1e3 * t_ours / n:.3f} ms/source)")
-    print(
-        f"  photutils SourceCat.  {t_phot:8.3f} s  ({1e3 * t_phot / n:.3f} ms/source)  "
-        f"photutils/morphoscope = {t_phot / t_ours:.1f}x"
-    )
-
-    print("\nagreement with photutils SourceCatalog (same segmap)")
-    print(_row("xc_centroid [px]", ours["xc_centroid"], ptab["x_centroid"]))
-    print(_row("yc_centroid [px]", ours["yc_centroid"], ptab["y_centroid"]))
-    print(_row("flux", ours["flux"], ptab["segment_flux"], relative=True))
-    print(_row("ellipticity", ours["ellipticity_centroid"], np.asarray(ptab["ellipticity"])))
-    print(_row("gini", ours["gini"], ptab["gini"]))
-    print(_row("r50 vs flux_radius", ours["r50"], np.asarray(pr50.value), relative=True))
-    print(
-        "  (photutils flux_radius is relative to the Kron flux in circular apertures;\n"
-        "   r50 to the segment's own positive flux: another definition, for scale only)"
-    )
-
-    if args.statmorph > 0:
-        try:
-            import statmorph
-        except ImportError:
-            print("\nstatmorph not installed (pip install morphoscope[bench]); skipped")
-        else:
-            rng = np.random.default_rng(args.seed)
-            bright = np.flatnonzero(np.asarray(truth[f"snr_{band}"]) > 30)
-            pick = rng.choice(bright, size=min(args.statmorph, bright.size), replace=False)
-            labels = np.asarray(truth["id"])[pick]
-            cols = [
-                "xc_centroid",
-                "yc_centroid",
-                "ellipticity_centroid",
-                "gini",
-                "m20",
-                "concentration",
-                "asymmetry",
-                "r20",
-                "r50",
-                "r80",
-            ]
-            vals = {c: [] for c in cols}
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                for lab in labels:
-                    m = statmorph.SourceMorphology(img, seg, int(lab), weightmap=rms)
-                    for c in cols:
-                        vals[c].append(getattr(m, c))
-            t_sm = (time.perf_counter() - t0) / labels.size
-            t0 = time.perf_counter()
-            sub = ms.measure(img, seg, rms=rms, labels=labels)
-            t_sub = (time.perf_counter() - t0) / labels.size
-            print(f"\nstatmorph 0.7 on {labels.size} sources with S/N > 30 (no Sersic fit)")
-            print(f"  statmorph            {1e3 * t_sm:9.1f} ms/source")
-            print(
-                f"  morphoscope (subset) {1e3 * t_sub:9.3f} ms/source; on the whole catalog "
-                f"{1e3 * t_ours / n:.3f} ms/source"
-            )
-            print(
-                f"  statmorph/morphoscope per source = {t_sm / (t_ours / n):.0f}x "
-                "(whole-catalog rate)"
-            )
-            for c in cols:
-                print(_row(c, sub[c], vals[c], relative=c in {"r20", "r50", "r80"}))
-            print(
-                "  (radii, concentration, Gini and asymmetry differ by definition in this "
-                "version: see docs/measure.md)"
-            )
-
-    iso = ~np.asarray(truth["blended"], bool) & (np.asarray(truth[f"snr_{band}"]) > 50)
-    ids = np.asarray(truth["id"])[iso]
-    lut = {int(lab): i for i, lab in enumerate(ours["label"])}
-    rows = [lut[i] for i in ids if i in lut]
-    tr = truth[iso][[int(i) in lut for i in ids]]
-    ratio = np.asarray(ours["flux"][rows]) / np.asarray(tr[f"flux_{band}"])
-    dpos = np.hypot(
-        np.asarray(ours["xc_centroid"][rows]) - tr["x"],
-        np.asarray(ours["yc_centroid"][rows]) - tr["y"],
-    )
-    print(f"\naccuracy against truth ({len(rows)} isolated sources, S/N > 50, truth segmap)")
-    print(
-        f"  flux / true flux      median {np.median(ratio):.3f}, 16-84% "
-        f"{np.percentile(ratio, 16):.3f}-{np.percentile(ratio, 84):.3f} "
-        "(light outside the 1-sigma truth footprint is not counted)"
-    )
-    print(
-        f"  centroid error        median {np.median(dpos):.3f} px, 95% "
-        f"{np.percentile(dpos, 95):.3f} px"
-    )
+    tr = st.truth
+    cls = np.asarray(tr["class"])
+    single = (cls == "spheroid") | ((cls == "disk") & (np.asarray(tr["bulge_fraction"]) == 0))
+    sel = single & (np.asarray(tr["snr"]) > 50)
+    sel &= (fss == 0) & (np.asarray(ours["flag_sersic"]) == 0)
+    print(f"\nSersic fits against the truth ({sel.sum()} single-component galaxies, S/N > 50, "
+          f"both fits flag 0):")
+    truth_check(
+        "morphoscope",
+        np.asarray(ours["sersic_n"]), np.asarray(ours["sersic_rhalf"]),
+        np.asarray(ours["sersic_ellip"]), np.asarray(ours["sersic_n_err"]),
+        np.asarray(ours["sersic_rhalf_err"]), np.asarray(ours["sersic_ellip_err"]), tr, sel,
+    )  # fmt: skip
+    truth_check(
+        "statmorph",
+        np.array([r["sersic_n"] for r in theirs]), np.array([r["sersic_rhalf"] for r in theirs]),
+        np.array([r["sersic_ellip"] for r in theirs]), None, None, None, tr, sel,
+    )  # fmt: skip
+    if args.slice is not None:
+        check_slice(args.slice)
+    if args.json is not None:
+        payload = {
+            "ours": {q: np.asarray(ours[q], float).tolist() for q in NONPARAM + SERSIC},
+            "statmorph": {q: [r[q] for r in theirs] for q in NONPARAM + SERSIC},
+            "flag_ours": fo.tolist(),
+            "flag_statmorph": fs.tolist(),
+            "summary": res,
+            "time_per_galaxy": {"statmorph": t_sm / n, "morphoscope": t_ms / n,
+                                "statmorph_nonparametric": (t_sm - t_sm_sersic) / n,
+                                "morphoscope_nonparametric": t_ms_np / n},
+        }  # fmt: skip
+        args.json.write_text(json.dumps(payload))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ __all__ = [
     "EXCLUDED_COLUMNS",
     "default_features",
     "feature_matrix",
+    "join_labels",
     "read_table",
     "source_name",
 ]
@@ -265,3 +266,79 @@ def ordered_classes(values: np.ndarray) -> np.ndarray:
     if classes.dtype.kind == "U" and set(classes.tolist()) <= set(CLASS_ORDER):
         classes = np.array([c for c in CLASS_ORDER if c in set(classes.tolist())])
     return classes
+
+
+def _id_strings(col) -> list[str]:
+    data = np.asarray(np.ma.getdata(col))
+    if data.dtype.kind == "S":
+        data = np.char.decode(data, "utf-8", "replace")
+    return [str(v).strip() for v in data.tolist()]
+
+
+def join_labels(
+    table: Table,
+    labels,
+    *,
+    id_column: str | None = None,
+    label: str = "decision",
+    drop: Sequence[str] = ("unsure",),
+    source: str = "table",
+) -> Table:
+    """The rows of ``table`` that have a label in ``labels``, with the label as a column.
+
+    ``labels`` is a table (or file) whose first column holds source identifiers and which
+    has a ``label`` column, such as the ``decisions.csv`` exported by the inspection page
+    (``id,decision``). Rows are matched on the identifiers as text: ``table``'s column
+    ``id_column`` (default: the column named like the first column of ``labels``; the name
+    ``row`` means the row numbers). Rows of ``table`` without a label, and labels in
+    ``drop``, are left out.
+
+    Returns
+    -------
+    astropy.table.Table
+        A new table: the labelled rows of ``table``, in its order, plus the ``label``
+        column (replacing a column of that name).
+
+    Raises
+    ------
+    morphoscope.exceptions.InputError
+        Missing columns, an identifier given twice in ``labels``, or no row matched.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> cat = Table({"id": [1, 2, 3], "gini": [0.4, 0.5, 0.6]})
+    >>> dec = Table({"id": [3, 1, 2], "decision": ["accept", "reject", "unsure"]})
+    >>> out = join_labels(cat, dec)
+    >>> out["id"].tolist(), out["decision"].tolist()
+    ([1, 3], ['reject', 'accept'])
+    """
+    lab = read_table(labels)
+    lab_name = source_name(labels) if not isinstance(labels, Table) else "labels"
+    if not lab.colnames or label not in lab.colnames:
+        raise InputError(lab_name, f"no {label!r} column (columns: {', '.join(lab.colnames)})")
+    key = id_column or lab.colnames[0]
+    lab_key = lab.colnames[0] if lab.colnames[0] != label else key
+    if lab_key not in lab.colnames:
+        raise InputError(lab_name, f"no identifier column {lab_key!r}")
+    if key == "row" and key not in table.colnames:
+        ids = [str(i) for i in range(len(table))]
+    elif key in table.colnames:
+        ids = _id_strings(table[key])
+    else:
+        raise InputError(
+            source, f"no identifier column {key!r} to join the labels on (use --id-column)"
+        )
+    values, valid = label_column(lab, label, lab_name)
+    by_id: dict[str, object] = {}
+    dropped = {str(d) for d in drop}
+    for k, v, ok in zip(_id_strings(lab[lab_key]), values, valid, strict=True):
+        if k in by_id:
+            raise InputError(lab_name, f"identifier {k!r} is given twice")
+        by_id[k] = v if ok and str(v) not in dropped else None
+    rows = [i for i, k in enumerate(ids) if by_id.get(k) is not None]
+    if not rows:
+        raise InputError(lab_name, f"no identifier matches the {key!r} column of {source}")
+    out = table[rows]
+    out[label] = [by_id[ids[i]] for i in rows]
+    return out

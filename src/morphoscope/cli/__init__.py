@@ -24,7 +24,7 @@ from ..exceptions import MorphoscopeError
 __all__ = ["build_parser", "main"]
 
 #: Sub-command modules, in the order ``morphoscope --help`` lists them.
-COMMANDS: tuple[str, ...] = ("run", "demo", "emission", "classify", "nn")
+COMMANDS: tuple[str, ...] = ("run", "demo", "emission", "classify", "inspect", "nn")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 ::
 
     morphoscope classify train TABLE --label COL [--features ...] [--model rf|svm|gp|gb|logreg]
+                                    [--labels decisions.csv [--id-column COL]]
                                     [--task auto] [--cv 5] [--repeats 1] [--search] [--seed 0]
                                     --out MODEL
     morphoscope classify predict MODEL TABLE --out PREDICTIONS
@@ -48,7 +49,24 @@ def add_parser(subparsers) -> None:
         "cross-validate it and write the model file.",
     )
     t.add_argument("table", help="training catalog (.ecsv, .fits, .csv)")
-    t.add_argument("--label", required=True, help="column to predict")
+    t.add_argument(
+        "--label",
+        default=None,
+        help="column to predict (required without --labels; with --labels: 'decision')",
+    )
+    t.add_argument(
+        "--labels",
+        default=None,
+        metavar="CSV",
+        help="labels from another table joined on the source identifier, e.g. the "
+        "decisions.csv exported by 'morphoscope inspect' (id,decision); 'unsure' "
+        "decisions and unlabelled rows are left out",
+    )
+    t.add_argument(
+        "--id-column",
+        default=None,
+        help="catalog column matching the first column of --labels (default: same name)",
+    )
     t.add_argument(
         "--features",
         nargs="+",
@@ -107,11 +125,23 @@ def add_parser(subparsers) -> None:
 def handle_train(args: argparse.Namespace) -> int:
     """Train, print the summary, write the model file."""
     from ..classify import train
+    from ..classify.tables import join_labels, read_table
 
     cv = None if args.cv == 0 else args.cv
+    table = args.table
+    label = args.label
+    if args.labels:
+        label = label or "decision"
+        table = join_labels(
+            read_table(args.table), args.labels, id_column=args.id_column, label=label,
+            source=str(args.table),
+        )  # fmt: skip
+        print(f"{len(table)} labelled rows from {args.labels}")
+    elif not label:
+        raise InputError("--label", "give the column to predict (or --labels FILE)")
     model = train(
-        args.table,
-        args.label,
+        table,
+        label,
         features=_features(args.features),
         model=args.model,
         task=args.task,

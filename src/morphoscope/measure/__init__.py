@@ -1,11 +1,30 @@
 """Per-source morphology measurements: segmentation map in, astropy Table out.
 
-``measure(image, segmap, rms=..., mask=...)`` gives centroids, fluxes, second-moment
-shapes, growth radii (r20, r50, r80), concentration, Gini, M20 and asymmetry, with the
-column names statmorph uses for the same quantities and per-source ``flag`` bits.
+``measure(image, segmap, rms=..., psf=...)`` gives first-order quantities (fluxes,
+centroids, second-moment shapes), statmorph's non-parametric set (Petrosian radii, CAS,
+Gini-M20, MID, outer and shape asymmetry) computed with statmorph's algorithms, and a
+PSF-convolved single-Sersic fit with uncertainties, batched over sources; the column names
+are statmorph's where the quantity is the same, with per-source ``flag`` bits.
+``measure_stamps`` does the same for a stack of single-source stamps.
 """
 
-from .core import COLUMNS, measure, validate_segmap
+from .core import (
+    COLUMNS,
+    NONPARAMETRIC_COLUMNS,
+    SERSIC_COLUMNS,
+    measure,
+    measure_stamps,
+    validate_segmap,
+)
 from .pixels import PixelGroups, group_pixels
 
-__all__ = ["COLUMNS", "PixelGroups", "group_pixels", "measure", "validate_segmap"]
+__all__ = [
+    "COLUMNS",
+    "NONPARAMETRIC_COLUMNS",
+    "SERSIC_COLUMNS",
+    "PixelGroups",
+    "group_pixels",
+    "measure",
+    "measure_stamps",
+    "validate_segmap",
+]

@@ -3,6 +3,9 @@
 :func:`write_report` writes ``report.html``: summary, field overview with segment
 outlines, a gallery of the brightest sources, diagnostic plots and a sortable
 catalog table, all in one file with embedded PNG images (no external resources).
+:func:`write_inspection_page` (:mod:`morphoscope.report.inspect`) writes the page to
+accept, reject or mark as unsure every source of a catalog by keyboard, with cutouts,
+filters, sorting, ``localStorage`` persistence and a CSV export.
 The figures are plain functions in :mod:`morphoscope.report.figures` returning
 matplotlib Figures, reusable in notebooks and docs.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from . import figures
 from .figures import stretch
+from .inspect import write_inspection_page
 from .page import write_report
 
-__all__ = ["figures", "stretch", "write_report"]
+__all__ = ["figures", "stretch", "write_inspection_page", "write_report"]

@@ -43,6 +43,7 @@ __all__ = [
     "cutout_box",
     "cutout_gallery",
     "cutout_rgb",
+    "cutout_rgb_bands",
     "downsample",
     "flux_recovery_figure",
     "gallery_order",
@@ -517,6 +518,56 @@ def cutout_box(
     return x0, y0, size
 
 
+def _cutout_geometry(seg, label, centre, slices, factor, min_size, max_size):
+    """Box, reduction block, segment cutout, inside mask, own mask and outline pixels."""
+    x0, y0, size = cutout_box(
+        seg, label, centre=centre, slices=slices, factor=factor, min_size=min_size
+    )
+    block = max(1, math.ceil(size / max(int(max_size), 1)))
+    if block > 1:  # grow the box to a multiple of the block, keeping its centre
+        grown = block * math.ceil(size / block)
+        x0 -= (grown - size) // 2
+        y0 -= (grown - size) // 2
+        size = grown
+    ys, xs = max(y0, 0), max(x0, 0)
+    ye, xe = min(y0 + size, seg.shape[0]), min(x0 + size, seg.shape[1])
+    inside = np.zeros((size, size), bool)
+    cseg = np.zeros((size, size), dtype=seg.dtype)
+    src = dst = None
+    if ye > ys and xe > xs:
+        src = (slice(ys, ye), slice(xs, xe))
+        dst = (slice(ys - y0, ye - y0), slice(xs - x0, xe - x0))
+        cseg[dst] = seg[src]
+        inside[dst] = True
+    if block > 1:
+        cseg = downsample(cseg, block, reduce="first")
+        inside = downsample(inside, block, reduce="max")
+    own = cseg == label
+    edges = find_boundaries(cseg, mode="inner") & (cseg > 0)
+    return size, block, src, dst, inside, own, edges
+
+
+def _cutout_paint(img, geometry) -> np.ndarray:
+    size, block, src, dst, inside, own, edges = geometry
+    cut = np.full((size, size), np.nan)
+    if src is not None:
+        cut[dst] = img[src]
+    if block > 1:
+        cut = downsample(cut, block)
+    vals = cut[own & np.isfinite(cut)]
+    hi = float(np.max(vals)) if vals.size else None
+    lo = float(np.nanpercentile(cut, 5.0)) if np.isfinite(cut).any() else 0.0
+    if hi is not None and hi > lo:  # white at the source's peak
+        s = stretch(cut, limits=(lo, hi))
+    else:
+        s = stretch(cut, lower_percentile=5.0, upper_percentile=99.8)
+    rgb = _grey_rgb(s)
+    rgb[~inside] = _OUTSIDE
+    rgb[edges & ~own] = 0.4 * rgb[edges & ~own] + 0.6 * np.array(to_rgb(_NEIGHBOUR))
+    rgb[edges & own] = np.array(to_rgb(_TARGET))
+    return rgb[::-1]
+
+
 def cutout_rgb(
     image: np.ndarray,
     segmap: np.ndarray,
@@ -538,44 +589,37 @@ def cutout_rgb(
     y up); ``n`` is the box size (or its reduced size). Pixels outside the image are
     dark blue-grey.
     """
-    img = np.asarray(image, dtype=float)
+    return cutout_rgb_bands(
+        [image],
+        segmap,
+        label,
+        centre=centre,
+        slices=slices,
+        factor=factor,
+        min_size=min_size,
+        max_size=max_size,
+    )[0]
+
+
+def cutout_rgb_bands(
+    images: Sequence[np.ndarray],
+    segmap: np.ndarray,
+    label: int,
+    *,
+    centre: tuple[float, float] | None = None,
+    slices: Sequence | None = None,
+    factor: float = 3.0,
+    min_size: int = 24,
+    max_size: int = 128,
+) -> list[np.ndarray]:
+    """:func:`cutout_rgb` of one source in several images of the same shape.
+
+    The box and the outlines are computed once and shared; each image gets its own
+    stretch. Returns one (n, n, 3) array per image.
+    """
     seg = np.asarray(segmap)
-    x0, y0, size = cutout_box(
-        seg, label, centre=centre, slices=slices, factor=factor, min_size=min_size
-    )
-    block = max(1, math.ceil(size / max(int(max_size), 1)))
-    if block > 1:  # grow the box to a multiple of the block, keeping its centre
-        grown = block * math.ceil(size / block)
-        x0 -= (grown - size) // 2
-        y0 -= (grown - size) // 2
-        size = grown
-    cut = np.full((size, size), np.nan)
-    ys, xs = max(y0, 0), max(x0, 0)
-    ye, xe = min(y0 + size, img.shape[0]), min(x0 + size, img.shape[1])
-    inside = np.zeros((size, size), bool)
-    cseg = np.zeros((size, size), dtype=seg.dtype)
-    if ye > ys and xe > xs:
-        cut[ys - y0 : ye - y0, xs - x0 : xe - x0] = img[ys:ye, xs:xe]
-        cseg[ys - y0 : ye - y0, xs - x0 : xe - x0] = seg[ys:ye, xs:xe]
-        inside[ys - y0 : ye - y0, xs - x0 : xe - x0] = True
-    if block > 1:
-        cut = downsample(cut, block)
-        cseg = downsample(cseg, block, reduce="first")
-        inside = downsample(inside, block, reduce="max")
-    own = cseg == label
-    vals = cut[own & np.isfinite(cut)]
-    hi = float(np.max(vals)) if vals.size else None
-    lo = float(np.nanpercentile(cut, 5.0)) if np.isfinite(cut).any() else 0.0
-    if hi is not None and hi > lo:  # white at the source's peak
-        s = stretch(cut, limits=(lo, hi))
-    else:
-        s = stretch(cut, lower_percentile=5.0, upper_percentile=99.8)
-    rgb = _grey_rgb(s)
-    rgb[~inside] = _OUTSIDE
-    edges = find_boundaries(cseg, mode="inner") & (cseg > 0)
-    rgb[edges & ~own] = 0.4 * rgb[edges & ~own] + 0.6 * np.array(to_rgb(_NEIGHBOUR))
-    rgb[edges & own] = np.array(to_rgb(_TARGET))
-    return rgb[::-1]
+    geometry = _cutout_geometry(seg, label, centre, slices, factor, min_size, max_size)
+    return [_cutout_paint(np.asarray(img, dtype=float), geometry) for img in images]
 
 
 def gallery_order(catalog, n: int) -> np.ndarray:

@@ -63,6 +63,7 @@ table.summary td:first-child,table.summary th{text-align:left;font-weight:600}
 table.summary td{text-align:left;white-space:normal}
 table.sortable th{cursor:pointer;user-select:none}
 table.sortable th.asc::after{content:" \\25B2"}table.sortable th.desc::after{content:" \\25BC"}
+.pager{margin:4px 0}.pager button{font-size:0.85em}
 .tablewrap{max-height:640px;overflow:auto;border:1px solid #ccc;background:#fff}
 .gallery{display:flex;flex-wrap:wrap;gap:10px}
 .gallery-item{margin:0;width:156px;background:#fff;border:1px solid #ddd;padding:4px;
@@ -90,7 +91,24 @@ _JS = """
     if(x===null&&y===null)return 0;if(x===null)return 1;if(y===null)return -1;
     var r=(typeof x==='number'&&typeof y==='number')?x-y:String(x).localeCompare(String(y));
     return asc?r:-r;});
-   rows.forEach(function(r){tb.appendChild(r);});});});});
+   rows.forEach(function(r){tb.appendChild(r);});page(t,0);});});
+  page(t,0);});
+ // Long tables are shown a page of rows at a time (rows stay in the document).
+ function page(t,p){
+  var size=parseInt(t.getAttribute('data-page-size')||'0',10),rows=t.tBodies[0].rows;
+  var nav=document.getElementById(t.id+'-pages');
+  if(!size||rows.length<=size){if(nav)nav.style.display='none';return;}
+  var pages=Math.ceil(rows.length/size);p=Math.max(0,Math.min(pages-1,p));t._page=p;
+  for(var i=0;i<rows.length;i++){var on=i>=p*size&&i<(p+1)*size;
+   rows[i].style.display=on?'':'none';}
+  if(nav){nav.querySelector('.pageno').textContent='rows '+(p*size+1)+'-'+
+   Math.min(rows.length,(p+1)*size)+' of '+rows.length+' (page '+(p+1)+' / '+pages+')';}
+ }
+ document.querySelectorAll('.pager').forEach(function(nav){
+  var t=document.getElementById(nav.getAttribute('data-table'));
+  nav.querySelector('.prev').addEventListener('click',function(){page(t,(t._page||0)-1);});
+  nav.querySelector('.next').addEventListener('click',function(){page(t,(t._page||0)+1);});
+ });
 })();
 """
 
@@ -102,7 +120,14 @@ def _esc(value) -> str:
 def _img_tag(png: bytes, alt: str, css_class: str | None = None) -> str:
     data = base64.b64encode(png).decode("ascii")
     cls = f' class="{_esc(css_class)}"' if css_class else ""
-    return f'<img{cls} alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
+    size = ""
+    if png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) >= 24:
+        w, h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        size = f' width="{w}" height="{h}"'
+    return (
+        f'<img{cls} alt="{_esc(alt)}"{size} loading="lazy" decoding="async" '
+        f'src="data:image/png;base64,{data}">'
+    )
 
 
 def _fmt_value(value) -> str:
@@ -258,7 +283,7 @@ def _gallery(img, seg, catalog, n_gallery: int, slices, present: set[int]) -> st
     return f'<div class="gallery">{"".join(items)}</div>'
 
 
-def _catalog_table(catalog, max_rows: int) -> str:
+def _catalog_table(catalog, max_rows: int, page_size: int = 100) -> str:
     n = len(catalog)
     if n == 0:
         return '<p class="note">No sources.</p>'
@@ -286,10 +311,17 @@ def _catalog_table(catalog, max_rows: int) -> str:
         f'<p class="note">Showing the first {shown} of {n} rows; the full catalog is in the '
         "catalog files.</p>"
         if shown < n
-        else f'<p class="note">{n} rows. Click a column header to sort.</p>'
+        else f'<p class="note">{n} rows. Click a column header to sort; long tables are '
+        f"shown {int(page_size)} rows at a time.</p>"
+    )
+    pager = (
+        '<div class="pager" id="catalog-table-pages" data-table="catalog-table">'
+        '<button class="prev">&larr; previous</button> <span class="pageno"></span> '
+        '<button class="next">next &rarr;</button></div>'
     )
     return (
-        f'{note}<div class="tablewrap"><table class="sortable" id="catalog-table">'
+        f'{note}{pager}<div class="tablewrap"><table class="sortable" id="catalog-table" '
+        f'data-page-size="{int(page_size)}">'
         f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
@@ -307,7 +339,7 @@ def write_report(
     truth: Table | None = None,
     n_gallery: int = 24,
     wcs=None,
-    max_table_rows: int = 500,
+    max_table_rows: int = 5000,
     max_pixels: int = 1400,
     truth_flux_column: str | None = None,
 ) -> Path:
@@ -318,7 +350,8 @@ def write_report(
     given) and a colour composite of the reddest three bands; a gallery of the
     ``n_gallery`` brightest sources with their segment outlines, label, flux, r50, Gini
     and flag names; plots (size vs flux, Gini histogram, Gini-M20 plane, recovered vs
-    true flux); a flag summary; a sortable table of the first ``max_table_rows`` rows;
+    true flux); a flag summary; a sortable table of the first ``max_table_rows`` rows,
+    shown 100 rows at a time;
     a footer with the morphoscope version and creation time. Every image is an
     embedded PNG and there are no external resources: the file opens from disk.
 
@@ -353,7 +386,8 @@ def write_report(
     wcs : astropy.wcs.WCS, optional
         World coordinates of ``image``; the field centre and pixel scale are shown.
     max_table_rows : int
-        Rows of the catalog table (the full catalog is in the catalog files).
+        Rows of the catalog table (the full catalog is in the catalog files); the
+        page shows them 100 at a time, sorting applies to all of them.
     max_pixels : int
         Largest side of the embedded field images; larger images are block-averaged.
     truth_flux_column : str, optional

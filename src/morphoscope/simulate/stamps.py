@@ -42,6 +42,8 @@ class Stamps:
         ``(n, size, size)`` uint8 class ids of the same pixels.
     psfs : numpy.ndarray
         ``(n, k, k)`` float32 effective PSF images (odd size, unit sum).
+    central : numpy.ndarray or None
+        ``(n, size, size)`` float32 PSF-convolved model of the central source alone.
     """
 
     images: np.ndarray
@@ -52,6 +54,7 @@ class Stamps:
     segmaps: np.ndarray
     classmaps: np.ndarray
     psfs: np.ndarray
+    central: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -77,6 +80,7 @@ def simulate_stamps(
     r_e_range: tuple[float, float] | None = None,
     truth_threshold: float = 1.0,
     max_offset: float = 1.0,
+    sersic_n_range: tuple[float, float] | None = None,
 ) -> Stamps:
     """Simulate ``n`` stamps of single galaxies (or stars), centred, with truth.
 
@@ -115,6 +119,12 @@ def simulate_stamps(
         Segmentation threshold in units of the stamp's noise rms.
     max_offset : float
         Largest offset of the centre from the stamp centre, in pixels, per axis.
+    sersic_n_range : (float, float), optional
+        If given, every central galaxy is one Sérsic profile (no bulge, knots or clumps)
+        with index log-uniform in this range (quantised to 0.05), half-light radius
+        log-uniform in ``r_e_range`` and axis ratio uniform in [0.2, 1]; its class is
+        ``spheroid`` for ``n >= 2.5`` and ``disk`` otherwise. Point sources keep their
+        class fraction. This is the training set of a Sérsic estimator.
 
     Returns
     -------
@@ -171,6 +181,11 @@ def simulate_stamps(
     off = rng.uniform(-max_offset, max_offset, (n, 2)) if max_offset else np.zeros((n, 2))
     has_nb = rng.random(n) < neighbours
     moffat = rng.random(n) < 0.5
+    if sersic_n_range is not None:  # extra draws only in this mode: default output unchanged
+        n_lo, n_hi = check_range("sersic_n_range", sersic_n_range)
+        sersic_n = np.exp(rng.uniform(np.log(n_lo), np.log(n_hi), n))
+        r_e = np.exp(rng.uniform(np.log(r_lo), np.log(r_hi), n))
+        q = rng.uniform(0.2, 1.0, n)
 
     centre = (size - 1) / 2.0
     noiseless = np.zeros((n, size, size), dtype=np.float64)
@@ -181,16 +196,24 @@ def simulate_stamps(
         psf_half = max(band.psf.shape) // 2
     psfs = np.zeros((n, 2 * psf_half + 1, 2 * psf_half + 1), dtype=np.float32)
     rms = np.zeros(n)
+    centrals = np.zeros((n, size, size), dtype=np.float32)
     rows = []
     for i in range(n):
         psf = _stamp_psf(band, bool(moffat[i]), float(fwhm[i]), ps)
         if band is not None and isinstance(band.psf, np.ndarray):
             fwhm[i] = band.fwhm_pixels(ps)
-        src = make_source(
-            rng, int(cls[i]), float(flux[i]), float(r_e[i]), float(q[i]), float(pa[i]),
-            centre + off[i, 0], centre + off[i, 1], ps,
-        )  # fmt: skip
+        if sersic_n_range is not None and cls[i] != 4:
+            src = _single_sersic(
+                float(sersic_n[i]), float(flux[i]), float(r_e[i]), float(q[i]), float(pa[i]),
+                centre + off[i, 0], centre + off[i, 1], ps,
+            )  # fmt: skip
+        else:
+            src = make_source(
+                rng, int(cls[i]), float(flux[i]), float(r_e[i]), float(q[i]), float(pa[i]),
+                centre + off[i, 0], centre + off[i, 1], ps,
+            )  # fmt: skip
         main = _draw(src, psf, size, ps)
+        centrals[i] = main
         sig = np.sqrt(np.sum(main * main)) / snr[i]
         rms[i] = sig
         pim = galsim.ImageD(psfs.shape[2], psfs.shape[1], scale=ps)
@@ -246,7 +269,22 @@ def simulate_stamps(
         segmaps=segmaps,
         classmaps=classmaps,
         psfs=psfs,
+        central=centrals,
     )
+
+
+def _single_sersic(n_sersic, flux, r_e, q, pa, x0, y0, ps):
+    """One Sérsic source (class ``spheroid`` for ``n >= 2.5``, else ``disk``)."""
+    from .sources import TRUNC, Component, SourceModel, _ellipse_half_widths, _quantise_n, _sersic
+
+    n_q = _quantise_n(n_sersic)
+    shear = galsim.Shear(q=q, beta=pa * galsim.radians)
+    prof = _sersic(n_q, r_e * np.sqrt(q), ps).shear(shear)
+    half = _ellipse_half_widths(TRUNC * r_e, q, pa)
+    cls = 1 if n_q >= 2.5 else 2
+    comp = Component(prof, flux, 0.0)
+    bf = 1.0 if cls == 1 else 0.0
+    return SourceModel(cls, x0, y0, float(r_e), float(q), float(pa), n_q, bf, [comp], half)
 
 
 def _renorm(p: np.ndarray) -> np.ndarray:
