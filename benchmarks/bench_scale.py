@@ -26,6 +26,7 @@ Usage::
 
     python benchmarks/bench_scale.py [--sizes 4096 8192 16384] [--workers 2] [--peer]
         [--work /tmp/bench_scale] [--keep]
+    python benchmarks/bench_scale.py --check 4096   # tiled == untiled, Dask == single process
 """
 
 from __future__ import annotations
@@ -194,6 +195,46 @@ def completeness(cat_xy: np.ndarray, truth: Table, radius: float = 2.0) -> float
     return float(np.mean(d <= radius))
 
 
+def check_same(size: int, work: Path, workers: int) -> None:
+    """Tiled (two tile sizes) vs untiled, and LocalCluster vs single process, on one field."""
+    from morphoscope.pipeline import run_pipeline
+
+    path = work / f"check_{size}.fits"
+    make_field(size, path)
+    ref = run_pipeline(str(path), report=False, tile=None)
+    s1 = np.asarray(ref.segmap)
+    c1 = ref.catalog[np.argsort(np.asarray(ref.catalog["label"]))]
+    single = None
+    for tile in (size // 4, size // 2):
+        res = run_pipeline(str(path), report=False, tile=tile)
+        s2 = np.asarray(res.segmap)
+        pairs = np.unique(np.stack([s1.ravel(), s2.ravel()]).astype(np.int64), axis=1)
+        one_to_one = pairs.shape[1] == np.unique(s1).size == np.unique(s2).size
+        lut = dict(zip(pairs[1], pairs[0], strict=True))
+        c2 = res.catalog[np.argsort([lut[int(v)] for v in res.catalog["label"]])]
+        worst = 0.0
+        for col in c1.colnames:
+            a, b = np.asarray(c1[col], float), np.asarray(c2[col], float)
+            ok = np.isfinite(a) & np.isfinite(b)
+            if col != "label" and ok.any():
+                rel = np.abs(a[ok] - b[ok]) / np.maximum(1.0, np.abs(a[ok]))
+                worst = max(worst, float(rel.max()))
+        print(
+            f"# check {size}: tile {tile}: {len(c2)} sources (untiled {len(c1)}), labels "
+            f"one-to-one: {one_to_one}, largest relative difference {worst:.1e}, fallback "
+            f"windows {res.catalog.meta['tiling']['fallback_windows']}",
+            flush=True,
+        )
+        single = res
+    res = run_pipeline(str(path), report=False, tile=size // 2, workers=workers)
+    same = np.array_equal(np.asarray(res.segmap), np.asarray(single.segmap)) and all(
+        np.array_equal(np.asarray(res.catalog[c]), np.asarray(single.catalog[c]), equal_nan=True)
+        for c in single.catalog.colnames
+    )
+    print(f"# check {size}: LocalCluster of {workers} == single process: {same}", flush=True)
+    path.unlink(missing_ok=True)
+
+
 def _print_row(r: dict) -> None:
     mpix = r["size"] ** 2 / 1e6
     print(
@@ -214,8 +255,14 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_scale"))
     ap.add_argument("--keep", action="store_true", help="keep the fields and outputs")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
+    ap.add_argument(
+        "--check", type=int, metavar="SIZE", help="only compare tiled/untiled/Dask on a field"
+    )
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.check:
+        check_same(args.check, args.work, args.workers)
+        return 0
     exe = [sys.executable, "-m", "morphoscope.cli"]
     results = []
     print(

@@ -1,8 +1,8 @@
 """Make the figure of docs/pixel.md: RGB image beside the PixelClassifier's class map.
 
 ``pixel_classes.png``: a simulated field (F356W / F335M / F200W), the most probable class of
-every pixel from the shipped weights (colour = class, brightness = its probability), and the
-truth class map.
+every pixel from the shipped weights (colour = class, brightness = 0.3 + 0.7 x its
+probability), and the truth class map.
 
 Usage::
 
@@ -35,7 +35,7 @@ def class_rgb(labels: np.ndarray, confidence: np.ndarray | None = None) -> np.nd
     table = np.array([to_rgb(c) for c in COLOURS])
     rgb = table[labels]
     if confidence is not None:
-        rgb = rgb * np.clip(confidence, 0.0, 1.0)[..., None]
+        rgb = rgb * (0.3 + 0.7 * np.clip(confidence, 0.0, 1.0))[..., None]
     return rgb
 
 

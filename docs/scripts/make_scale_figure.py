@@ -29,7 +29,20 @@ from morphoscope.pipeline import run_pipeline
 from morphoscope.pipeline.tiling import DEFAULT_OVERLAP, plan_tiles
 
 # (size, run, CPU seconds) measured by benchmarks/bench_scale.py; see docs/scale.md.
-FIGURES: list[dict] = []
+FIGURES: list[dict] = [
+    {"cpu": 5.0, "peak_mb": 703.0, "size": 2048, "run": "tiled"},
+    {"cpu": 12.5, "peak_mb": 1069.6, "size": 2048, "run": "dask"},
+    {"cpu": 1.2, "peak_mb": 940.9, "size": 2048, "run": "sep"},
+    {"cpu": 14.0, "peak_mb": 862.3, "size": 4096, "run": "tiled"},
+    {"cpu": 25.1, "peak_mb": 1717.8, "size": 4096, "run": "dask"},
+    {"cpu": 2.0, "peak_mb": 1048.4, "size": 4096, "run": "sep"},
+    {"cpu": 47.2, "peak_mb": 1084.2, "size": 8192, "run": "tiled"},
+    {"cpu": 60.6, "peak_mb": 1964.5, "size": 8192, "run": "dask"},
+    {"cpu": 5.0, "peak_mb": 1492.4, "size": 8192, "run": "sep"},
+    {"cpu": 193.9, "peak_mb": 1923.2, "size": 16384, "run": "tiled"},
+    {"cpu": 254.3, "peak_mb": 2830.0, "size": 16384, "run": "dask"},
+    {"cpu": 22.0, "peak_mb": 3304.5, "size": 16384, "run": "sep"},
+]
 
 
 def field(size=1024, seed=12):

@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import FancyBboxPatch
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from morphoscope.nn import SersicNet
 from morphoscope.nn.sersic import sersic_metrics
@@ -92,6 +93,9 @@ def accuracy(net, path, n):
         if log:
             ax.set_xscale("log")
             ax.set_yscale("log")
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_major_formatter(ScalarFormatter())
+                axis.set_minor_formatter(NullFormatter())
         ax.set(xlabel=f"true {key}", ylabel=f"SersicNet {key}")
         ax.legend(fontsize=7, loc="upper left", markerscale=3)
     fig.colorbar(sc, ax=axes[2], label="log10 S/N")

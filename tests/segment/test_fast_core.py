@@ -67,7 +67,7 @@ def test_estimate_background_recovers_gradient_under_galaxies(rng):
     y, x = np.mgrid[:ny, :nx]
     sky = 5.0 + 0.004 * x + 0.002 * y
     img = sky + rng.normal(0, 1.0, (ny, nx))
-    for k in range(30):
+    for _ in range(30):
         img += gaussian_source((ny, nx), *rng.uniform(20, 490, 2), 3e3, rng.uniform(2, 6))
     bkg, rms = estimate_background(img, box_size=64)
     assert np.median(np.abs(bkg - sky)) < 0.05

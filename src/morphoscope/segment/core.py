@@ -89,7 +89,8 @@ def segment_image(
     contrast: float = 0.0003,
     max_saddle_ratio: float = 1.0,
     knot_fraction: float = 0.05,
-    min_knots: int = 4,
+    min_knots: int = 6,
+    knot_area: float | None = None,
     min_distance: int = 5,
     box_size: int = 64,
     checkpoint=None,
@@ -128,10 +129,9 @@ def segment_image(
     else:
         bkg = np.broadcast_to(np.asarray(background, np.float32), data.shape)
         bkg_rms = None
+    sub = data  # a private float32 copy: subtract in place
     if bkg is not None:
-        sub = np.subtract(data, bkg, dtype=np.float32)
-    else:
-        sub = data  # already a private copy
+        sub -= bkg
     if rms is None:
         if bkg_rms is None:
             _, bkg_rms = estimate_background(sub, mask=bad, box_size=int(box_size))
@@ -210,6 +210,9 @@ def segment_image(
             min_snr=float(min_snr),
             bad=bad,
         )
+        if knot_area is None:
+            knot_area = np.pi * (2.0 * kernel_fwhm) ** 2
+        _check_positive("knot_area", knot_area)
         try:
             segmap, parent = deblend_saddle(
                 smoothed,
@@ -221,6 +224,7 @@ def segment_image(
                 threshold=thr,
                 knot_fraction=float(knot_fraction),
                 min_knots=int(min_knots),
+                knot_area=float(knot_area),
             )
             failed = np.zeros(0, int)
         except Exception as exc:  # pragma: no cover - defensive: keep parents, flag them
@@ -238,6 +242,7 @@ def segment_image(
             max_saddle_ratio=max_saddle_ratio,
             knot_fraction=float(knot_fraction),
             min_knots=int(min_knots),
+            knot_area=float(knot_area),
         )
         n = int(segmap.max(initial=0))
     flags = np.zeros(n + 1, np.int64)
@@ -296,8 +301,8 @@ def segment(
         watershed from the smoothed image's significant local maxima, and merging of
         basins across saddles that are not significant (see
         :func:`~morphoscope.segment.deblend.deblend_saddle`: ``prominence`` 3,
-        ``contrast`` 0.0003, ``max_saddle_ratio`` 1, and the knot rule ``min_knots`` 4,
-        ``knot_fraction`` 0.05 for clumpy galaxies).
+        ``contrast`` 0.0003, ``max_saddle_ratio`` 1, and the knot rule ``min_knots`` 6,
+        ``knot_fraction`` 0.05, ``knot_area`` pi (2 FWHM)**2 for clumpy galaxies).
         ``"zhu"``: the reference recipe (threshold 3 x rms, distance transform, local
         maxima with a 3x3 footprint and ``min_distance`` 5, watershed of the negative
         distance), see :func:`~morphoscope.segment.zhu.segment_zhu`.
@@ -308,7 +313,8 @@ def segment(
         :func:`~morphoscope.segment.background.estimate_background`; ``None``: already
         subtracted; or a number/array), ``nsigma``, ``npixels``, ``min_snr``,
         ``kernel_fwhm``, ``prominence``, ``contrast``, ``max_saddle_ratio``,
-        ``knot_fraction``, ``min_knots``, ``min_distance``, ``box_size``; for ``"sam"``
+        ``knot_fraction``, ``min_knots``, ``knot_area`` (default the area of a circle of
+        radius 2 FWHM), ``min_distance``, ``box_size``; for ``"sam"``
         ``checkpoint`` and ``sam_options``.
 
     Returns

@@ -88,6 +88,16 @@ def _shelf_pack(heights: np.ndarray, widths: np.ndarray, gap: int = 1):
     return oy, ox, (y + shelf, width)
 
 
+def _roots(parent: np.ndarray) -> np.ndarray:
+    """Root of every node of a union-find forest (vectorised pointer jumping)."""
+    roots = parent.copy()
+    while True:
+        nxt = roots[roots]
+        if np.array_equal(nxt, roots):
+            return roots
+        roots = nxt
+
+
 def pack_detections(detections: np.ndarray, n: int):
     """Copy every detection's bounding box into a compact canvas, one pixel apart.
 
@@ -103,14 +113,16 @@ def pack_detections(detections: np.ndarray, n: int):
     w = np.array([sl[1].stop for sl in slices]) - x0
     oy, ox, shape = _shelf_pack(h, w)
     plab = np.zeros(shape, np.int32)
-    pidx = np.full(shape, -1, np.int64)
-    nx = detections.shape[1]
     for k, sl in enumerate(slices):
         m = detections[sl] == k + 1
-        dst = (slice(oy[k], oy[k] + h[k]), slice(ox[k], ox[k] + w[k]))
-        plab[dst][m] = k + 1
-        flat = np.add.outer(np.arange(y0[k], y0[k] + h[k]) * nx, np.arange(x0[k], x0[k] + w[k]))
-        pidx[dst][m] = flat[m]
+        dst = plab[oy[k] : oy[k] + h[k], ox[k] : ox[k] + w[k]]
+        dst[m] = k + 1
+    # Image pixel of every packed pixel: shift by its detection's offset.
+    inside = np.flatnonzero(plab)
+    k = plab.ravel()[inside] - 1
+    py, px = np.divmod(inside, shape[1])
+    pidx = np.full(shape, -1, np.int64)
+    pidx.ravel()[inside] = (py - oy[k] + y0[k]) * detections.shape[1] + (px - ox[k] + x0[k])
     return plab, pidx
 
 
@@ -124,7 +136,8 @@ def deblend_saddle(
     max_saddle_ratio: float = 1.0,
     threshold: float | None = None,
     knot_fraction: float = 0.05,
-    min_knots: int = 4,
+    min_knots: int = 6,
+    knot_area: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split detections into sources at significant saddles of the smoothed image.
 
@@ -146,10 +159,13 @@ def deblend_saddle(
         The detection threshold in ``snr`` units. Local maxima lower than
         ``threshold + prominence`` cannot pass the prominence test and are not used as
         watershed markers, which saves most of the watershed's work.
-    knot_fraction, min_knots : float, int
-        Clumpy galaxies: when ``min_knots`` or more children would split from one component
-        and each holds less than ``knot_fraction`` of its flux, they are star-forming knots
-        of that galaxy and stay part of it (``min_knots=0`` turns this off).
+    knot_fraction, min_knots, knot_area : float, int, float
+        Clumpy galaxies: when ``min_knots`` or more children would split from one component,
+        each with a flux above its saddle below ``knot_fraction`` of the component's flux and
+        at most ``knot_area`` pixels above its saddle (compact, like the PSF; ``None``: any
+        size), they are star-forming knots of that galaxy and stay part of it
+        (``min_knots=0`` turns this off). Resolved satellites larger than ``knot_area`` stay
+        separate.
 
     Returns
     -------
@@ -185,6 +201,7 @@ def deblend_saddle(
         threshold=-np.inf if threshold is None else float(threshold),
         knot_fraction=knot_fraction,
         min_knots=min_knots,
+        knot_area=np.inf if knot_area is None else float(knot_area),
     )
     # Number the labels in raster order of their peaks in the image.
     rank = np.argsort(pidx.ravel()[peak_pix], kind="stable")
@@ -207,7 +224,8 @@ def _deblend_packed(
     max_saddle_ratio,
     threshold,
     knot_fraction=0.05,
-    min_knots=4,
+    min_knots=6,
+    knot_area=np.inf,
 ):
     """De-blend on the packed canvas; return the labels, parents and peak pixel of each label."""
     footprint = detections > 0
@@ -269,25 +287,28 @@ def _deblend_packed(
     # a saddle level.
     in_multi = multi[parent_of_basin[pb]]
     pb, pv = pb[in_multi], pv[in_multi]
-    order_pix = np.lexsort((pv, pb))
+    # Sort by basin, then by value: one argsort of basin + value scaled into [0, 0.5).
+    span = float(pv.max() - pv.min()) if pv.size else 1.0
+    order_pix = np.argsort(pb + 0.5 * (pv - (pv.min() if pv.size else 0.0)) / (span or 1.0))
     pv = pv[order_pix]
     cum = np.concatenate([[0.0], np.cumsum(pv)])
     count = np.bincount(pb, minlength=nb + 1)
     start = np.concatenate([[0], np.cumsum(count)[:-1]])
     members: dict[int, list[int]] = {}
 
-    def flux_above(comp: int, level: float) -> float:
-        total = 0.0
+    def flux_above(comp: int, level: float) -> tuple[float, int]:
+        total, area = 0.0, 0
         for k in members.get(comp, (comp,)):
             lo, hi = start[k], start[k] + count[k]
             i = lo + int(np.searchsorted(pv[lo:hi], level, side="right"))
             total += (cum[hi] - cum[i]) - level * (hi - i)
-        return total
+            area += hi - i
+        return total, area
 
     a, b, saddle = _border_saddles(basins, smoothed, nb)
     order = np.argsort(-saddle, kind="stable")
     root = np.arange(nb + 1)
-    kept: list[tuple[int, int, float]] = []
+    kept: list[tuple[int, int, float, int]] = []
 
     def find(i: int) -> int:
         while root[i] != i:
@@ -303,25 +324,25 @@ def _deblend_packed(
         low, high = (ra, rb) if peak[ra] < peak[rb] else (rb, ra)
         total = parent_flux[parent_of_basin[low]]
         if (peak[low] - s) >= prominence * noise[low] and s <= max_saddle_ratio * peak[low]:
-            excess = flux_above(low, s)
+            excess, area = flux_above(low, s)
             if excess >= contrast * total:
-                kept.append((low, high, excess))
+                kept.append((low, high, excess, area))
                 continue
         root[low] = high
         members.setdefault(high, [high]).extend(members.pop(low, [low]))
     if kept and min_knots > 0:
         # Knots: when a galaxy would shed ``min_knots`` or more pieces (directly, or through
         # pieces split from its pieces) whose flux above their saddle is each less than
-        # ``knot_fraction`` of the galaxy's flux, it is one clumpy galaxy (star-forming knots
-        # on a disk), not a group: the small pieces rejoin it.
+        # ``knot_fraction`` of the galaxy's flux and compact (``knot_area``), it is one clumpy
+        # galaxy (star-forming knots on a disk), not a group: the small pieces rejoin it.
         comp_flux = np.zeros(nb + 1)
-        np.add.at(comp_flux, [find(i) for i in range(1, nb + 1)], flux[1:])
+        np.add.at(comp_flux, _roots(root)[1:], flux[1:])
         up, excess_of = {}, {}
-        for low, high, excess in kept:  # in order of decreasing saddle: the first counts
+        for low, high, excess, area in kept:  # in order of decreasing saddle: the first counts
             c = find(low)
             if c not in up:
                 up[c] = find(high)
-                excess_of[c] = excess
+                excess_of[c] = excess if area <= knot_area else np.inf
 
         def top(c: int) -> int:
             seen = 0
@@ -338,7 +359,7 @@ def _deblend_packed(
             if len(kids) >= min_knots:
                 for c in kids:
                     root[c] = t
-    roots = np.array([find(i) for i in range(nb + 1)])
+    roots = _roots(root)
     uniq, inverse = np.unique(roots[1:], return_inverse=True)
     lut = np.zeros(nb + 1, np.int32)
     lut[1:] = inverse.astype(np.int32) + 1

@@ -448,11 +448,11 @@ class PixelClassifier:
         noise : float or list, optional
             Per-band sky noise (numbers or rms maps); estimated when omitted.
         tile : int
-            Tile side in pixels (>= 32, default 512); images up to this size run in
-            one pass.
+            Tile side in pixels (>= 32, default 512; rounded down to a multiple of the
+            network's pooling factor, 8); images up to this size run in one pass.
         overlap : int
             Overlap of neighbouring tiles (0 <= overlap <= tile / 2; default tile / 4,
-            i.e. 128); the outer
+            i.e. 128; rounded down to a multiple of 8); the outer
             quarter of every overlap is discarded and the rest blended smoothly.
         batch_size : int
             Tiles per forward pass.
@@ -484,7 +484,16 @@ class PixelClassifier:
             or not 0 <= overlap <= tile // 2
         ):
             raise ParameterError("overlap", overlap, f"an integer in [0, {tile // 2}]")
-        _, ny, nx = x.shape
+        # The U-Net pools by ``factor``: tiles start on multiples of it (and the image is
+        # zero-padded, like the network pads a whole image) so that every tile sees the
+        # same pooling grid as a single pass over the whole image.
+        f = self.net.factor
+        _, ny0, nx0 = x.shape
+        ny, nx = ny0 + (-ny0) % f, nx0 + (-nx0) % f
+        if (ny, nx) != (ny0, nx0):
+            x = np.pad(x, ((0, 0), (0, ny - ny0), (0, nx - nx0)))
+        tile = max(f, tile - tile % f)
+        overlap = min(overlap - overlap % f, tile // 2 - (tile // 2) % f)
         ty, tx = min(tile, ny), min(tile, nx)
         ys, xs = _starts(ny, ty, overlap), _starts(nx, tx, overlap)
         out = np.zeros((len(CLASS_NAMES), ny, nx), dtype=np.float64)
@@ -505,7 +514,7 @@ class PixelClassifier:
                     out[:, y0 : y0 + ty, x0 : x0 + tx] += p * w
                     wsum[y0 : y0 + ty, x0 : x0 + tx] += w
         out /= wsum
-        return out.astype(np.float32)
+        return out[:, :ny0, :nx0].astype(np.float32)
 
     def predict(self, images, **kwargs) -> np.ndarray:
         """Most probable class of every pixel (uint8 ids of :data:`CLASS_NAMES`).
