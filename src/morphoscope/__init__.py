@@ -52,6 +52,10 @@ __all__ = [
 
 def __getattr__(name: str):
     # Heavier subpackages (GalSim, matplotlib) load on first use.
+    if name in {"Pipeline", "PipelineConfig"}:
+        from . import pipeline
+
+        return getattr(pipeline, name)
     if name in {"simulate", "pipeline", "report"}:
         import importlib
 

@@ -199,9 +199,9 @@ def feature_matrix(
 ) -> np.ndarray:
     """Return the ``(n_rows, n_features)`` float64 matrix of ``features`` (a new array).
 
-    Masked entries, non-finite values and values beyond float32's range become NaN. If the table has an integer
-    ``flag_column``, every feature of a row whose flag has any bit of ``bad_flags`` set
-    becomes NaN as well (the model's imputer then fills them in).
+    Masked entries, non-finite values and values beyond float32's range become NaN. If the
+    table has an integer ``flag_column``, every feature of a row whose flag has any bit of
+    ``bad_flags`` set becomes NaN as well (the model's imputer then fills them in).
 
     Examples
     --------

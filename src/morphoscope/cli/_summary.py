@@ -55,8 +55,12 @@ def report_failures(result) -> int:
         if labels.size:
             shown = ", ".join(str(v) for v in labels[:20]) + (" ..." if labels.size > 20 else "")
             lines.append(f"morphoscope: {labels.size} sources not measured (labels {shown})")
-    for stage, error in result.failed.items():
+    failed = dict(getattr(result, "failed", None) or {})
+    for stage, log in (getattr(result, "log", None) or {}).items():
+        if getattr(log, "status", None) == "failed":
+            failed.setdefault(stage, getattr(log, "message", "") or "failed")
+    for stage, error in failed.items():
         lines.append(f"morphoscope: stage {stage!r} failed: {error}")
     if lines:
         print("\n".join(lines), file=sys.stderr)
-    return 3 if result.failed else 0
+    return 3 if failed else 0

@@ -6,19 +6,28 @@ catalogs and report. ``run_demo`` does the same on a simulated field and scores 
 against the truth with :mod:`morphoscope.pipeline.evaluate`.
 """
 
+from .config import STAGES, PipelineConfig, load_config, parse_band
 from .demo import DemoResult, measurement_accuracy, run_demo
 from .evaluate import detection_metrics, match_sources, segment_positions
+from .pipeline import Pipeline, Result, weighted_stack
 from .run import BandInput, PipelineResult, run_pipeline, write_outputs
 
 __all__ = [
+    "STAGES",
     "BandInput",
     "DemoResult",
+    "Pipeline",
+    "PipelineConfig",
     "PipelineResult",
+    "Result",
     "detection_metrics",
+    "load_config",
     "match_sources",
     "measurement_accuracy",
+    "parse_band",
     "run_demo",
     "run_pipeline",
     "segment_positions",
+    "weighted_stack",
     "write_outputs",
 ]

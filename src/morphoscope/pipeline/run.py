@@ -132,6 +132,10 @@ def run_pipeline(
     report_extra: Mapping | None = None,
     truth: Table | None = None,
     progress: Callable[[str], None] | None = None,
+    tile: int | str | None = "auto",
+    overlap: int | None = None,
+    scheduler: str | None = None,
+    workers: int | str | None = None,
 ) -> PipelineResult:
     """Run detection, de-blending and measurement on one or several bands.
 
@@ -155,6 +159,12 @@ def run_pipeline(
         Simulated truth, drawn on the report.
     progress : callable, optional
         Called with the name of each stage as it starts.
+    tile, overlap, scheduler, workers
+        Tiled processing in bounded memory, optionally on Dask (see
+        :mod:`morphoscope.pipeline.tiling`): ``tile`` is the core size in pixels,
+        ``"auto"`` (tiles above 4096 x 4096 pixels) or None; ``scheduler`` the address of
+        a ``dask.distributed`` scheduler; ``workers`` the size of a LocalCluster
+        (``"auto"``: the machine's cores). The result does not depend on the tiling.
 
     Returns
     -------
@@ -179,6 +189,16 @@ def run_pipeline(
     det_name = detection_band or names[0]
     if det_name not in names:
         raise InputError("detection_band", f"{det_name!r} is not one of the bands {names}")
+    if tile is not None or scheduler is not None:
+        from .tiling import maybe_run_tiled
+
+        tiled = maybe_run_tiled(
+            bands, det_name, tile=tile, overlap=overlap, scheduler=scheduler, workers=workers,
+            segment_options=segment_options, measure_options=measure_options,
+            out_dir=out_dir, progress=step,
+        )
+        if tiled is not None:
+            return tiled
 
     t0 = time.perf_counter()
     step("read")

@@ -342,6 +342,7 @@ def write_report(
     max_table_rows: int = 5000,
     max_pixels: int = 1400,
     truth_flux_column: str | None = None,
+    sections: list[tuple[str, str, str]] | None = None,
 ) -> Path:
     """Write the self-contained HTML report of a catalog.
 
@@ -392,6 +393,9 @@ def write_report(
         Largest side of the embedded field images; larger images are block-averaged.
     truth_flux_column : str, optional
         Truth column to compare with the catalog ``flux`` (chosen automatically).
+    sections : list of (id, heading, html), optional
+        Further sections (trusted HTML, e.g. from :mod:`morphoscope.report.tiers`),
+        placed after the plots.
 
     Returns
     -------
@@ -537,6 +541,11 @@ def write_report(
         _catalog_table(catalog, max_table_rows) if n_src else ('<p class="note">No sources.</p>')
     )
 
+    extra_html = "".join(
+        f'<section id="{_esc(sid)}"><h2>{_esc(head)}</h2>{body}</section>\n'
+        for sid, head, body in (sections or [])
+    )
+
     # ---- page
     from .. import __version__
 
@@ -560,6 +569,7 @@ def write_report(
 <p class="note">Cyan: the source's segment; amber: neighbouring segments.
 Stretch: asinh, per cutout.</p>{gallery_html}</section>
 <section id="plots"><h2>Plots</h2>{plots_html}</section>
+{extra_html}
 <section id="flags"><h2>Flags</h2>{flags_html or '<p class="note">No flag column.</p>'}</section>
 <section id="catalog"><h2>Catalog</h2>{table_html}</section>
 <footer>Written by morphoscope {_esc(__version__)} on {_esc(now)}

@@ -1,0 +1,1198 @@
+"""Tiled processing of large images in bounded memory, with a result independent of the tiling.
+
+A mosaic is cut into square *cores* that partition the image; each core is processed with an
+*overlap* of ``overlap`` pixels on every side (its *window*). The result is the same as if
+the image had been processed whole:
+
+Background
+    The sky and rms meshes are computed for the whole image at low resolution (boxes of
+    ``box_size`` pixels, two passes with source masking, exactly as
+    :func:`~morphoscope.segment.background.estimate_background`), strip by strip, and the
+    smooth spline through them is evaluated on each window, so that every tile sees the
+    background of the untiled run.
+Detection and de-blending
+    Within a window, the smoothed S/N map is exact except within the smoothing kernel's
+    radius of a cut edge. A connected detection (a *parent*) that stays away from that
+    margin is segmented exactly as in the whole image, since thresholding, the S/N cut and
+    the saddle de-blending only look at the parent's own pixels.
+Ownership
+    A parent belongs to the tile whose core holds the centre of its bounding box; only that
+    tile reports it. Its sources are measured there if, in addition, every pixel that the
+    measurement reads (the rotational-asymmetry window) is known exactly in the window.
+Fallback
+    Parents that their owner cannot complete (larger than the overlap, or reaching pixels
+    the window does not know) are collected as seed regions; these are merged and re-run on
+    a window grown until every parent that meets them is complete. Parents are identified
+    by the raster index of their first pixel, so a parent found twice is kept once.
+Stitching
+    Each tile returns its catalog rows and the global indices of its sources' pixels; the
+    segmentation map is written into one memory-mapped FITS file (the only image-sized
+    array of the run) and relabelled at the end so that labels follow the raster order of
+    each source's first pixel, whatever the tiling.
+
+Memory is that of one window (a few tens of arrays of ``(tile + 2 overlap)**2`` pixels) plus
+one row strip of the background pass; time is linear in the image area.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.stats import SigmaClip
+from astropy.table import Table, vstack
+from astropy.utils.exceptions import AstropyUserWarning
+from scipy import interpolate, ndimage
+
+from ..exceptions import InputError, MorphoscopeWarning, ParameterError
+
+__all__ = [
+    "AUTO_TILE_PIXELS",
+    "DEFAULT_OVERLAP",
+    "DEFAULT_TILE",
+    "BackgroundModel",
+    "BandReader",
+    "Tile",
+    "TiledResult",
+    "plan_tiles",
+    "run_tiled",
+    "tiling_requested",
+]
+
+#: Images with more pixels than this are tiled when ``tile="auto"``.
+AUTO_TILE_PIXELS = 4096 * 4096
+#: Core size used for automatic tiling.
+DEFAULT_TILE = 2048
+#: Default overlap (pixels on each side of a core).
+DEFAULT_OVERLAP = 128
+
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open), global pixel coordinates
+
+
+# --------------------------------------------------------------------------------------
+# Inputs read by window
+
+
+def _split_path(value) -> tuple[str, str | int | None]:
+    from ..io.fits import _split_ext
+
+    p, ext = _split_ext(value)
+    return str(p), ext
+
+
+def _first_image_hdu(hdul, ext):
+    if ext is not None:
+        return hdul[ext]
+    for h in hdul:
+        if h.is_image and h.header.get("NAXIS", 0) >= 2:
+            return h
+    raise InputError(str(hdul.filename()), "no HDU with image data")
+
+
+@dataclass(frozen=True)
+class _Plane:
+    """One image-sized input (image, rms, weight or mask): a FITS path, an array or a scalar."""
+
+    path: str | None = None
+    ext: str | int | None = None
+    array: np.ndarray | None = None
+    scalar: float | None = None
+
+    @classmethod
+    def of(cls, value) -> _Plane | None:
+        if value is None:
+            return None
+        if isinstance(value, str | os.PathLike):
+            path, ext = _split_path(value)
+            if not Path(path).exists():
+                raise InputError(path, "file not found")
+            return cls(path=path, ext=ext)
+        arr = np.asarray(value)
+        if arr.ndim == 0:
+            return cls(scalar=float(arr))
+        return cls(array=arr.reshape([s for s in arr.shape if s != 1]) if arr.ndim > 2 else arr)
+
+    def shape(self) -> tuple[int, int] | None:
+        if self.scalar is not None:
+            return None
+        if self.array is not None:
+            return tuple(self.array.shape)  # type: ignore[return-value]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with fits.open(self.path, memmap=True, lazy_load_hdus=True) as hdul:
+                    hdu = _first_image_hdu(hdul, self.ext)
+                    nd = int(hdu.header["NAXIS"])
+                    shp = [int(hdu.header[f"NAXIS{i}"]) for i in range(nd, 0, -1)]
+        except InputError:
+            raise
+        except (OSError, TypeError, ValueError, IndexError, KeyError, EOFError) as exc:
+            raise InputError(Path(self.path).name, f"not a readable FITS file ({exc})") from None
+        shp = [s for s in shp if s != 1] if len(shp) > 2 else shp
+        return tuple(shp)  # type: ignore[return-value]
+
+    def read(self, box: Box) -> np.ndarray:
+        """The pixels of ``box``; a FITS file is opened memory-mapped and only they are read."""
+        y0, y1, x0, x1 = box
+        if self.scalar is not None:
+            return np.full((y1 - y0, x1 - x0), self.scalar)
+        if self.array is not None:
+            return np.array(self.array[y0:y1, x0:x1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(self.path, memmap=True, lazy_load_hdus=True) as hdul:
+                hdu = _first_image_hdu(hdul, self.ext)
+                nd = hdu.header["NAXIS"]
+                lead = (0,) * (nd - 2)
+                out = np.array(hdu.section[(*lead, slice(y0, y1), slice(x0, x1))])
+        return out
+
+
+@dataclass(frozen=True)
+class BandReader:
+    """Reads windows of one band with the validation of :func:`~morphoscope.io.load_image`.
+
+    Picklable and small: workers receive it and read the files themselves.
+    """
+
+    name: str
+    image: _Plane
+    rms: _Plane | None = None
+    weight: _Plane | None = None
+    mask: _Plane | None = None
+    shape: tuple[int, int] = (0, 0)
+
+    @classmethod
+    def from_band(cls, band) -> BandReader:
+        """Build from a :class:`~morphoscope.pipeline.BandInput`."""
+        if band.rms is not None and band.weight is not None:
+            raise InputError(band.name, "give an rms map or a weight map, not both")
+        image = _Plane.of(band.image)
+        shape = image.shape()
+        if shape is None or len(shape) != 2:
+            raise InputError(band.name, f"expected a 2-D image, got shape {shape}")
+        planes = {k: _Plane.of(getattr(band, k)) for k in ("rms", "weight", "mask")}
+        for key, plane in planes.items():
+            if plane is not None and plane.scalar is None and plane.shape() != shape:
+                raise InputError(
+                    key, f"shape {plane.shape()} does not match the image shape {shape}"
+                )
+        return cls(name=band.name, image=image, shape=shape, **planes)
+
+    def read(self, box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Return ``(data, bad, rms)`` of a window (rms None when no map was given)."""
+        raw = self.image.read(box)
+        if raw.dtype.kind not in "biuf":
+            raise InputError(self.name, f"expected a numeric image, got dtype {raw.dtype}")
+        data = raw.astype(np.float64)
+        bad = ~np.isfinite(data)
+        data[bad] = 0.0
+        rms = None
+        if self.rms is not None:
+            rms = self.rms.read(box).astype(np.float64)
+            rbad = ~np.isfinite(rms) | (rms <= 0)
+            rms[rbad] = np.inf
+            bad |= rbad
+        elif self.weight is not None:
+            w = self.weight.read(box).astype(np.float64)
+            wbad = ~np.isfinite(w) | (w <= 0)
+            rms = np.full(w.shape, np.inf)
+            rms[~wbad] = 1.0 / np.sqrt(w[~wbad])
+            bad |= wbad
+        if self.mask is not None:
+            bad |= np.asarray(self.mask.read(box) != 0)
+        if rms is not None:
+            data[bad] = 0.0
+        return data, bad, rms
+
+
+# --------------------------------------------------------------------------------------
+# Background meshes computed for the whole image, evaluated per window
+
+
+def _box_stats(data: np.ndarray, bad: np.ndarray, box: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-box sigma-clipped median and std (NaN for excluded boxes), as Background2D does."""
+    from photutils.background import Background2D, MedianBackground, StdBackgroundRMS
+
+    nby = -(-data.shape[0] // box)
+    nbx = -(-data.shape[1] // box)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            b = Background2D(
+                data,
+                box,
+                mask=bad,
+                filter_size=(1, 1),
+                sigma_clip=SigmaClip(sigma=3.0, maxiters=10),
+                bkg_estimator=MedianBackground(),
+                bkg_rms_estimator=StdBackgroundRMS(),
+                exclude_percentile=50.0,
+            )
+        return np.asarray(b._bkg_stats, float), np.asarray(b._bkgrms_stats, float)
+    except ValueError:  # every box of the strip excluded
+        return np.full((nby, nbx), np.nan), np.full((nby, nbx), np.nan)
+
+
+def _fill_and_filter(mesh: np.ndarray, filter_size: int) -> np.ndarray:
+    """IDW-fill of excluded boxes and the median filter of photutils' Background2D."""
+    from photutils.utils import ShepardIDWInterpolator
+
+    mesh = np.array(mesh, float)
+    if np.any(np.isnan(mesh)):
+        good = ~np.isnan(mesh)
+        interp = ShepardIDWInterpolator(np.column_stack(np.where(good)), mesh[good])
+        where = np.where(~good)
+        mesh[where] = interp(
+            np.column_stack(where), n_neighbors=10, power=1.0, eps=0.0, regularization=0.0
+        )
+    if filter_size > 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mesh = ndimage.generic_filter(
+                mesh, np.nanmedian, size=filter_size, mode="constant", cval=np.nan
+            )
+    return mesh
+
+
+@dataclass
+class _Surface:
+    """The bicubic spline through a mesh (the convention of ``estimate_background``)."""
+
+    mesh: np.ndarray
+    box: int
+    _spline: object = field(default=None, repr=False)
+
+    def __getstate__(self):
+        return {"mesh": self.mesh, "box": self.box, "_spline": None}
+
+    def evaluate(self, box: Box) -> np.ndarray:
+        y0, y1, x0, x1 = box
+        shape = (y1 - y0, x1 - x0)
+        mesh = self.mesh
+        lo, hi = float(mesh.min()), float(mesh.max())
+        if hi == lo:
+            return np.full(shape, lo)
+        ny, nx = mesh.shape
+        yc = (np.arange(ny) + 0.5) * self.box - 0.5
+        xc = (np.arange(nx) + 0.5) * self.box - 0.5
+        if ny == 1 or nx == 1:
+            if ny == 1 and nx == 1:
+                return np.full(shape, lo)
+            if ny == 1:
+                row = np.interp(np.arange(x0, x1), xc, mesh[0])
+                return np.broadcast_to(row, shape).copy()
+            col = np.interp(np.arange(y0, y1), yc, mesh[:, 0])
+            return np.broadcast_to(col[:, None], shape).copy()
+        if self._spline is None:
+            self._spline = interpolate.RectBivariateSpline(
+                yc, xc, mesh, kx=min(3, ny - 1), ky=min(3, nx - 1)
+            )
+        out = self._spline(np.arange(y0, y1), np.arange(x0, x1))
+        return np.clip(out, lo, hi)
+
+
+@dataclass
+class BackgroundModel:
+    """Sky and rms of the whole image as smooth surfaces, evaluated on any window.
+
+    Built by :meth:`compute`; reproduces
+    :func:`~morphoscope.segment.background.estimate_background` of the whole image (to
+    floating-point rounding) while reading it one strip of boxes at a time.
+    """
+
+    background: _Surface | None
+    rms: _Surface | None
+    offset: float = 0.0
+    constant: tuple[float, float] | None = None
+
+    def evaluate(self, box: Box) -> tuple[np.ndarray, np.ndarray]:
+        """Background and rms maps of a window."""
+        shape = (box[1] - box[0], box[3] - box[2])
+        if self.constant is not None:
+            return np.full(shape, self.constant[0]), np.full(shape, self.constant[1])
+        return self.background.evaluate(box), self.rms.evaluate(box)
+
+    @classmethod
+    def compute(
+        cls,
+        reader: BandReader,
+        *,
+        box_size: int = 64,
+        offset: float = 0.0,
+        mapper: Callable | None = None,
+        strip_boxes: int = 8,
+    ) -> BackgroundModel:
+        """Two passes over row strips of the image (each strip a task of ``mapper``).
+
+        ``offset`` is subtracted from the image first (a constant background given by the
+        user). Memory: one strip of ``strip_boxes`` rows of boxes, full width.
+        """
+        mapper = mapper or _serial_map
+        ny, nx = reader.shape
+        box = int(min(box_size, max(4, min(ny, nx) // 4)))
+        rows = box * max(1, int(strip_boxes))
+        nby = ny // box
+        # Strips are whole rows of boxes; the last strip also holds the partial row of boxes.
+        edges = [*range(0, max(nby, 1) * box, rows), ny]
+        strips = [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+        first = list(mapper(_strip_stats, [(reader, s, box, offset, None) for s in strips]))
+        mesh_b = np.vstack([f[0] for f in first])
+        mesh_r = np.vstack([f[1] for f in first])
+        if np.all(np.isnan(mesh_b)):
+            return cls._global(reader, offset)
+        s1 = (
+            _Surface(_fill_and_filter(mesh_b, 3), box),
+            _Surface(_fill_and_filter(mesh_r, 3), box),
+        )
+        second = list(mapper(_strip_stats, [(reader, s, box, offset, s1) for s in strips]))
+        mesh_b2 = np.vstack([f[0] for f in second])
+        mesh_r2 = np.vstack([f[1] for f in second])
+        if np.all(np.isnan(mesh_b2)):
+            return cls(s1[0], s1[1], offset)
+        return cls(
+            _Surface(_fill_and_filter(mesh_b2, 3), box),
+            _Surface(_fill_and_filter(mesh_r2, 3), box),
+            offset,
+        )
+
+    @classmethod
+    def _global(cls, reader: BandReader, offset: float) -> BackgroundModel:
+        """Every box excluded: one sigma-clipped value for the image (reads it whole)."""
+        from astropy.stats import sigma_clipped_stats
+
+        ny, nx = reader.shape
+        data, bad, _ = reader.read((0, ny, 0, nx))
+        data -= offset
+        _, median, std = sigma_clipped_stats(data[~bad], sigma=3.0, maxiters=10)
+        std = std if std > 0 else float(np.std(data[~bad])) or 1.0
+        return cls(None, None, offset, constant=(float(median), float(std)))
+
+
+_HALO = 16  # rows read around a strip for the source mask (opening 2 + dilation 5 pixels)
+
+
+def _strip_stats(args) -> tuple[np.ndarray, np.ndarray]:
+    """Box statistics of one row strip; with a first-pass model, sources are masked."""
+    reader, (r0, r1), box, offset, first = args
+    ny, nx = reader.shape
+    if first is None:
+        data, bad, _ = reader.read((r0, r1, 0, nx))
+        data -= offset
+        return _box_stats(data, bad, box)
+    h0, h1 = max(0, r0 - _HALO), min(ny, r1 + _HALO)
+    data, bad, _ = reader.read((h0, h1, 0, nx))
+    data -= offset
+    bkg1 = first[0].evaluate((h0, h1, 0, nx))
+    rms1 = first[1].evaluate((h0, h1, 0, nx))
+    sources = (data - bkg1) > 2.0 * rms1
+    del bkg1, rms1
+    sources = ndimage.binary_opening(sources, iterations=1)
+    sources = ndimage.binary_dilation(sources, iterations=5)
+    sl = slice(r0 - h0, r1 - h0)
+    return _box_stats(data[sl], bad[sl] | sources[sl], box)
+
+
+def _serial_map(func, items: Iterable):
+    for item in items:
+        yield func(item)
+
+
+# --------------------------------------------------------------------------------------
+# Tiles
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A core (owned pixels) and its window (core plus overlap, clipped to the image)."""
+
+    index: int
+    core: Box
+    window: Box
+
+
+def plan_tiles(shape: tuple[int, int], tile: int, overlap: int) -> list[Tile]:
+    """Cut an image into cores of at most ``tile`` pixels and windows with ``overlap`` pixels.
+
+    Examples
+    --------
+    >>> tiles = plan_tiles((1000, 700), 512, 64)
+    >>> len(tiles), tiles[0].core, tiles[0].window
+    (4, (0, 500, 0, 350), (0, 564, 0, 414))
+    """
+    if not (isinstance(tile, int | np.integer) and tile >= 16):
+        raise ParameterError("tile", tile, "an integer >= 16 (pixels)")
+    if not (isinstance(overlap, int | np.integer) and overlap >= 0):
+        raise ParameterError("overlap", overlap, "a non-negative integer (pixels)")
+    ny, nx = shape
+    ty, tx = max(1, math.ceil(ny / tile)), max(1, math.ceil(nx / tile))
+    ys = np.linspace(0, ny, ty + 1).round().astype(int)
+    xs = np.linspace(0, nx, tx + 1).round().astype(int)
+    tiles = []
+    for i in range(ty):
+        for j in range(tx):
+            core = (int(ys[i]), int(ys[i + 1]), int(xs[j]), int(xs[j + 1]))
+            window = (
+                max(0, core[0] - overlap),
+                min(ny, core[1] + overlap),
+                max(0, core[2] - overlap),
+                min(nx, core[3] + overlap),
+            )
+            tiles.append(Tile(len(tiles), core, window))
+    return tiles
+
+
+@dataclass
+class _Job:
+    """What a worker needs for one window (all small and picklable)."""
+
+    reader: BandReader
+    model: BackgroundModel | None
+    window: Box
+    core: Box | None  # None: a fallback window (no ownership test)
+    region: Box | None  # fallback: the seed region
+    shape: tuple[int, int]
+    seg_opts: dict
+    meas_opts: dict
+    psf: np.ndarray | None
+    background: object  # "auto", None or a number
+
+
+@dataclass
+class _WindowResult:
+    """Catalog rows of one window with their pixels, and the regions it could not finish."""
+
+    rows: Table | None
+    parent_key: np.ndarray
+    source_key: np.ndarray
+    pix_index: np.ndarray  # global flat pixel index of the rows' pixels
+    pix_row: np.ndarray  # row of ``rows`` each pixel belongs to
+    seeds: list[Box]
+    params: dict
+    method: str
+
+
+def _bbox_union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+
+
+def _intersects(a: Box, b: Box) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+def _kernel_radius(fwhm: float) -> int:
+    sigma = max(float(fwhm), 0.1) / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    return int(4.0 * sigma + 0.5)
+
+
+def _segment_window(job: _Job):
+    from ..segment.core import segment_image
+
+    data, bad, rms = job.reader.read(job.window)
+    if bad.all():
+        return None, data, bad
+    opts = dict(job.seg_opts)
+    if job.model is not None:
+        bkg, bkg_rms = job.model.evaluate(job.window)
+        if job.background == "auto":
+            opts["background"] = bkg + job.model.offset
+        else:
+            opts["background"] = job.background
+        if rms is None:
+            rms = bkg_rms
+    else:
+        opts["background"] = job.background
+    try:
+        seg = segment_image(data, rms=rms, psf=job.psf, mask=bad, **opts)
+    except InputError:
+        # A blank window (no valid pixel, or no valid rms): nothing to detect.
+        return None, data, bad
+    return seg, data, bad
+
+
+def _no_rows(seeds: list[Box], params: dict, method: str) -> _WindowResult:
+    z = np.zeros(0, np.int64)
+    return _WindowResult(None, z, z, z, z, seeds, params, method)
+
+
+def process_window(job: _Job) -> _WindowResult:
+    """Segment and measure one window; keep the parents this window can finish exactly.
+
+    A worker's task: reads its own pixels, returns catalog rows and pixel indices.
+    """
+    from ..measure import measure
+    from ..segment.detect import smooth
+
+    wy0, wy1, wx0, wx1 = job.window
+    h, w = wy1 - wy0, wx1 - wx0
+    ny, nx = job.shape
+    seg, _, _ = _segment_window(job)
+    if seg is None:
+        return _no_rows([], {}, "")
+    params = dict(seg.params)
+    # Margin where the smoothed S/N is not exact, on the sides cut from the image.
+    m = _kernel_radius(params["kernel_fwhm"]) + 1
+    cut = (wy0 > 0, wy1 < ny, wx0 > 0, wx1 < nx)
+    zy0, zy1 = (m if cut[0] else 0), (h - m if cut[1] else h)
+    zx0, zx1 = (m if cut[2] else 0), (w - m if cut[3] else w)
+    # A parent is complete if it stays one pixel inside the exact zone on cut sides.
+    ly0, ly1 = (zy0 + 1 if cut[0] else 0), (zy1 - 1 if cut[1] else h)
+    lx0, lx1 = (zx0 + 1 if cut[2] else 0), (zx1 - 1 if cut[3] else w)
+
+    # Pixels whose membership in some source is not known exactly: outside the exact zone,
+    # or in an above-threshold region that reaches its edge.
+    _, snr = smooth(seg.image, seg.rms, params["kernel_fwhm"])
+    above = (snr > params["nsigma"]) & ~seg.bad
+    del snr
+    comp, ncomp = ndimage.label(above, structure=np.ones((3, 3), bool))
+    del above
+    unknown = np.ones((h, w), bool)
+    unknown[zy0:zy1, zx0:zx1] = False
+    seeds: list[Box] = []
+    if ncomp:
+        ring = np.zeros((h, w), bool)
+        if cut[0]:
+            ring[zy0, :] = True
+        if cut[1]:
+            ring[zy1 - 1, :] = True
+        if cut[2]:
+            ring[:, zx0] = True
+        if cut[3]:
+            ring[:, zx1 - 1] = True
+        ring |= unknown
+        touching = np.unique(comp[ring & (comp > 0)])
+        touching = touching[touching > 0]
+        if touching.size:
+            lut = np.zeros(ncomp + 1, bool)
+            lut[touching] = True
+            unknown |= lut[comp]
+            objs = ndimage.find_objects(comp)
+            for c in touching:
+                sy, sx = objs[c - 1]
+                b = (sy.start + wy0, sy.stop + wy0, sx.start + wx0, sx.stop + wx0)
+                if job.core is not None and _intersects(b, job.core):
+                    seeds.append(b)
+                elif job.region is not None and _intersects(b, job.region):
+                    seeds.append(b)
+    del comp
+    sat = np.zeros((h + 1, w + 1), np.int32)
+    sat[1:, 1:] = np.cumsum(np.cumsum(unknown, axis=0, dtype=np.int32), axis=1)
+    del unknown
+
+    segmap = seg.segmap
+    n = seg.nlabels
+    if n == 0:
+        return _no_rows(seeds, params, seg.method)
+    objs = ndimage.find_objects(segmap)
+    sy0 = np.array([o[0].start for o in objs])
+    sy1 = np.array([o[0].stop for o in objs])
+    sx0 = np.array([o[1].start for o in objs])
+    sx1 = np.array([o[1].stop for o in objs])
+    parent = seg.parent[1:].astype(np.int64)
+    npar = int(parent.max(initial=0)) + 1
+    py0 = np.full(npar, h)
+    py1 = np.zeros(npar, int)
+    px0 = np.full(npar, w)
+    px1 = np.zeros(npar, int)
+    np.minimum.at(py0, parent, sy0)
+    np.maximum.at(py1, parent, sy1)
+    np.minimum.at(px0, parent, sx0)
+    np.maximum.at(px1, parent, sx1)
+    exists = np.zeros(npar, bool)
+    exists[parent] = True
+    complete = (py0 >= ly0) & (py1 <= ly1) & (px0 >= lx0) & (px1 <= lx1)
+    # Ownership by the centre of the parent's bounding box (integers, exact).
+    cy = (py0 + py1 - 1) // 2 + wy0
+    cx = (px0 + px1 - 1) // 2 + wx0
+    gbox = np.stack([py0 + wy0, py1 + wy0, px0 + wx0, px1 + wx0], axis=1)
+    if job.core is not None:
+        c = job.core
+        mine = (cy >= c[0]) & (cy < c[1]) & (cx >= c[2]) & (cx < c[3])
+    else:
+        r = job.region
+        mine = (gbox[:, 0] < r[1]) & (r[0] < gbox[:, 1]) & (gbox[:, 2] < r[3]) & (r[2] < gbox[:, 3])
+    mine &= exists
+    for p in np.flatnonzero(mine & ~complete):
+        seeds.append(tuple(int(v) for v in gbox[p]))
+    cand_par = mine & complete
+    labels = np.flatnonzero(cand_par[parent]) + 1
+    if labels.size == 0:
+        return _no_rows(seeds, params, seg.method)
+
+    cat = measure(seg.image, segmap, rms=seg.rms, mask=seg.bad, labels=labels, **job.meas_opts)
+    if len(cat):
+        cat["flag"] |= seg.flags[labels]
+    # Pixels read by the asymmetry (rotation about the centroid) must all be known.
+    xc = np.asarray(cat["xc_centroid"], float)
+    yc = np.asarray(cat["yc_centroid"], float)
+    i = labels - 1
+    with np.errstate(invalid="ignore"):
+        dist = np.nanmax(
+            np.abs(np.stack([sy0[i] - yc, sy1[i] - 1 - yc, sx0[i] - xc, sx1[i] - 1 - xc])), axis=0
+        )
+    ok = np.isfinite(dist) & np.isfinite(xc) & np.isfinite(yc)
+    half = np.where(ok, np.ceil(np.where(ok, dist, 0)) + 2, 0).astype(int)
+    fy = np.floor(np.where(ok, yc, 0)).astype(int)
+    fx = np.floor(np.where(ok, xc, 0)).astype(int)
+    ay0, ay1 = fy - half, fy + half + 2
+    ax0, ax1 = fx - half, fx + half + 2
+    inside = (
+        ((ay0 >= 0) | (not cut[0]))
+        & ((ay1 <= h) | (not cut[1]))
+        & ((ax0 >= 0) | (not cut[2]))
+        & ((ax1 <= w) | (not cut[3]))
+    )
+    cy0, cy1 = np.clip(ay0, 0, h), np.clip(ay1, 0, h)
+    cx0, cx1 = np.clip(ax0, 0, w), np.clip(ax1, 0, w)
+    nunk = sat[cy1, cx1] - sat[cy0, cx1] - sat[cy1, cx0] + sat[cy0, cx0]
+    good_src = ~ok | (inside & (nunk == 0))
+    bad_par = np.unique(parent[i[~good_src]])
+    for p in bad_par:
+        k = np.flatnonzero(parent[i] == p)
+        b = tuple(int(v) for v in gbox[p])
+        for j in k:
+            b = _bbox_union(
+                b, (int(ay0[j]) + wy0, int(ay1[j]) + wy0, int(ax0[j]) + wx0, int(ax1[j]) + wx0)
+            )
+        seeds.append((max(0, b[0]), min(ny, b[1]), max(0, b[2]), min(nx, b[3])))
+    keep = ~np.isin(parent[i], bad_par)
+    cat = cat[keep]
+    labels = labels[keep]
+    if labels.size == 0:
+        return _no_rows(seeds, params, seg.method)
+    cat["xc_centroid"] += wx0
+    cat["yc_centroid"] += wy0
+
+    # Pixels of the kept sources, their global raster indices and the first pixel of each.
+    row_of = np.full(n + 1, -1, np.int64)
+    row_of[labels] = np.arange(labels.size)
+    flat = segmap.ravel()
+    sel = np.flatnonzero(row_of[flat] >= 0)
+    prow = row_of[flat[sel]]
+    yy, xx = np.divmod(sel, w)
+    gidx = (yy + wy0).astype(np.int64) * nx + (xx + wx0)
+    source_key = np.full(labels.size, -1, np.int64)
+    _, first = np.unique(prow, return_index=True)
+    source_key[prow[first]] = gidx[first]
+    par_of_row = parent[labels - 1]
+    pmin = np.full(npar, np.iinfo(np.int64).max)
+    np.minimum.at(pmin, par_of_row, source_key)
+    parent_key = pmin[par_of_row]
+    return _WindowResult(cat, parent_key, source_key, gidx, prow, seeds, params, seg.method)
+
+
+# --------------------------------------------------------------------------------------
+# The whole run
+
+
+def _merge_boxes(boxes: list[Box]) -> list[Box]:
+    """Merge intersecting boxes until none intersect."""
+    out = [tuple(b) for b in boxes]
+    changed = True
+    while changed:
+        changed = False
+        merged: list[Box] = []
+        for b in out:
+            for k, m in enumerate(merged):
+                if _intersects(b, m):
+                    merged[k] = _bbox_union(b, m)
+                    changed = True
+                    break
+            else:
+                merged.append(b)
+        out = merged
+    return out
+
+
+def _grow(b: Box, by: int, shape: tuple[int, int]) -> Box:
+    return (
+        max(0, b[0] - by),
+        min(shape[0], b[1] + by),
+        max(0, b[2] - by),
+        min(shape[1], b[3] + by),
+    )
+
+
+def _within(a: Box, b: Box) -> bool:
+    return a[0] >= b[0] and a[1] <= b[1] and a[2] >= b[2] and a[3] <= b[3]
+
+
+@dataclass
+class TiledResult:
+    """What :func:`run_tiled` returns."""
+
+    catalog: Table
+    segmap: np.ndarray
+    segmap_path: Path | None
+    params: dict
+    method: str
+    ntiles: int
+    nfallback: int
+    timings: dict[str, float]
+    parent: np.ndarray
+
+
+class _SegmapFile:
+    """An int32 FITS image written through a memory map (temporary name, renamed at the end)."""
+
+    def __init__(self, path: Path | None, shape: tuple[int, int], header: fits.Header):
+        ny, nx = shape
+        hdr = fits.Header()
+        hdr["SIMPLE"] = True
+        hdr["BITPIX"] = 32
+        hdr["NAXIS"] = 2
+        hdr["NAXIS1"] = nx
+        hdr["NAXIS2"] = ny
+        hdr["EXTEND"] = True
+        hdr["BUNIT"] = ("label", "0 = background, 1..N = sources")
+        hdr["NSOURCES"] = (0, "number of labels")
+        hdr["EXTNAME"] = "SEGMAP"
+        for card in header.cards:
+            if card.keyword not in hdr and card.keyword not in ("", "COMMENT", "HISTORY"):
+                hdr.append(card)
+        self.header = hdr
+        self.final = path
+        if path is None:
+            fd, name = tempfile.mkstemp(prefix="morphoscope_segmap_", suffix=".fits")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        head = hdr.tostring().encode("ascii")
+        self.offset = len(head)
+        nbytes = ny * nx * 4
+        total = self.offset + -(-nbytes // 2880) * 2880
+        with open(self.tmp, "r+b") as f:
+            f.write(head)
+            f.truncate(total)
+        self.data = np.memmap(self.tmp, dtype=">i4", mode="r+", offset=self.offset, shape=shape)
+
+    def finish(self, nsources: int) -> tuple[np.ndarray, Path | None]:
+        self.data.flush()
+        with open(self.tmp, "r+b") as f:
+            self.header["NSOURCES"] = (nsources, "number of labels")
+            head = self.header.tostring().encode("ascii")
+            if len(head) == self.offset:
+                f.write(head)
+        if self.final is None:
+            arr = np.memmap(
+                self.tmp, dtype=">i4", mode="r", offset=self.offset, shape=self.data.shape
+            )
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)  # the mapping stays valid; nothing is left behind
+            return arr, None
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.final)
+        arr = np.memmap(
+            self.final, dtype=">i4", mode="r", offset=self.offset, shape=self.data.shape
+        )
+        return arr, self.final
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
+def tiling_requested(shape: tuple[int, int], tile, scheduler=None, workers=None) -> int | None:
+    """Core size to use, or None for an untiled run.
+
+    ``tile``: an int (pixels), ``"auto"`` (tiles of :data:`DEFAULT_TILE` above
+    :data:`AUTO_TILE_PIXELS` pixels; with a scheduler, smaller images are cut in four)
+    or None/0 (untiled). ``workers`` does not decide whether to tile.
+    """
+    ny, nx = shape
+    if tile is None or (isinstance(tile, int | np.integer) and int(tile) == 0):
+        if scheduler is not None:
+            raise ParameterError("tile", tile, "a tile size (or 'auto') with a scheduler")
+        return None
+    if isinstance(tile, str):
+        if tile != "auto":
+            raise ParameterError("tile", tile, "an integer number of pixels, 'auto' or None")
+        if ny * nx > AUTO_TILE_PIXELS:
+            return DEFAULT_TILE
+        if scheduler is not None:
+            return max(256, -(-max(ny, nx) // 2))
+        return None
+    if not (isinstance(tile, int | np.integer) and tile >= 16):
+        raise ParameterError("tile", tile, "an integer >= 16 (pixels), 'auto' or None")
+    return int(tile)
+
+
+def image_shape(band) -> tuple[int, int]:
+    """Shape of a band's image without reading its pixels."""
+    plane = _Plane.of(band.image)
+    shape = plane.shape()
+    if shape is None or len(shape) != 2:
+        raise InputError(band.name, f"expected a 2-D image, got shape {shape}")
+    return shape
+
+
+def run_tiled(
+    band,
+    *,
+    tile: int,
+    overlap: int = DEFAULT_OVERLAP,
+    segment_options: Mapping | None = None,
+    measure_options: Mapping | None = None,
+    segmap_path: str | os.PathLike | None = None,
+    header: fits.Header | None = None,
+    scheduler: str | None = None,
+    workers: int | str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TiledResult:
+    """Detect, de-blend and measure one band tile by tile; the result does not depend on ``tile``.
+
+    Parameters
+    ----------
+    band : BandInput
+        The detection band (FITS paths are read by window through a memory map).
+    tile, overlap : int
+        Core size and overlap in pixels. Parents up to about ``overlap`` pixels across
+        are finished by their own tile; larger ones by the fallback re-run.
+    segment_options, measure_options : dict
+        As for :func:`~morphoscope.pipeline.run_pipeline`. ``background`` may be
+        ``"auto"``, None or a number (not an array); ``method`` must be ``"saddle"``.
+    segmap_path : path, optional
+        Where to write the segmentation map (FITS, atomically). Without it, the map lives
+        in an unlinked temporary file and is returned memory-mapped.
+    header : Header, optional
+        Extra cards (WCS) for the segmentation map's header.
+    scheduler, workers
+        Run the windows on ``dask.distributed`` (see
+        :mod:`morphoscope.pipeline.distributed`); both None: in this process.
+    progress : callable, optional
+        Called with ``"background"``, ``"tiles"``, ``"fallback"`` and ``"stitch"``.
+
+    Returns
+    -------
+    TiledResult
+
+    Notes
+    -----
+    Memory: one window's arrays (about 30 x 8 bytes x (tile + 2 overlap)**2 at the peak),
+    the catalog, and the segmentation map through a memory map. Time: linear in the area,
+    plus the overlap fraction ``((tile + 2 overlap) / tile)**2 - 1``.
+    """
+    from .distributed import task_mapper
+
+    step = progress or (lambda name: None)
+    seg_opts = dict(segment_options or {})
+    meas_opts = dict(measure_options or {})
+    method = seg_opts.get("method", "saddle")
+    if method != "saddle":
+        raise ParameterError("method", method, "'saddle' for a tiled run")
+    background = seg_opts.pop("background", "auto")
+    if isinstance(background, str) and background != "auto":
+        raise ParameterError("background", background, "'auto', None or a number")
+    if not (background is None or isinstance(background, str) or np.ndim(background) == 0):
+        raise ParameterError("background", "an array", "'auto', None or a number in a tiled run")
+    if not (isinstance(overlap, int | np.integer) and overlap >= 0):
+        raise ParameterError("overlap", overlap, "a non-negative integer (pixels)")
+    reader = BandReader.from_band(band)
+    shape = reader.shape
+    in_memory = sum(
+        p.array.nbytes
+        for p in (reader.image, reader.rms, reader.weight, reader.mask)
+        if p is not None and p.array is not None
+    )
+    if (scheduler is not None or workers not in (None, 1)) and in_memory > 2**26:
+        warnings.warn(
+            "in-memory arrays are sent with every task of a distributed run; give FITS "
+            "paths so that workers read their own windows",
+            MorphoscopeWarning,
+            stacklevel=2,
+        )
+    ny, nx = shape
+    psf = None
+    if band.psf is not None:
+        from ..io.fits import _as_array
+        from ..io.validate import as_psf
+
+        arr, pname = _as_array(band.psf)
+        psf = as_psf(arr, pname or "psf")
+    tiles = plan_tiles(shape, int(tile), int(overlap))
+    timings: dict[str, float] = {}
+    out = _SegmapFile(
+        Path(segmap_path) if segmap_path is not None else None, shape, header or fits.Header()
+    )
+    try:
+        with task_mapper(scheduler=scheduler, workers=workers) as mapper:
+            t0 = time.perf_counter()
+            step("background")
+            model = None
+            needs_model = background == "auto" or (reader.rms is None and reader.weight is None)
+            if needs_model:
+                offset = 0.0 if background in (None, "auto") else float(background)
+                model = BackgroundModel.compute(
+                    reader,
+                    box_size=int(seg_opts.get("box_size", 64)),
+                    offset=offset,
+                    mapper=mapper,
+                )
+            timings["background"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            step("tiles")
+            jobs = [
+                _Job(
+                    reader,
+                    model,
+                    t.window,
+                    t.core,
+                    None,
+                    shape,
+                    seg_opts,
+                    meas_opts,
+                    psf,
+                    background,
+                )
+                for t in tiles
+            ]
+            state = _Stitch(out.data, shape)
+            seeds: list[Box] = []
+            for res in mapper(process_window, jobs):
+                state.add(res)
+                seeds.extend(res.seeds)
+            timings["tiles"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            step("fallback")
+            nfallback = 0
+            regions = _merge_boxes(seeds)
+            margin = max(int(overlap), 32)
+            while regions:
+                jobs = [
+                    _Job(
+                        reader,
+                        model,
+                        _grow(r, margin, shape),
+                        None,
+                        r,
+                        shape,
+                        seg_opts,
+                        meas_opts,
+                        psf,
+                        background,
+                    )
+                    for r in regions
+                ]
+                nfallback += len(jobs)
+                again: list[Box] = []
+                for job, res in zip(jobs, mapper(process_window, jobs), strict=True):
+                    state.add(res)
+                    grown = [s for s in res.seeds if not _within(s, job.region)]
+                    if grown:
+                        region = job.region
+                        for s in grown:
+                            region = _bbox_union(region, s)
+                        if job.window != (0, ny, 0, nx):
+                            again.append(region)
+                regions = _merge_boxes(again)
+            timings["fallback"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        step("stitch")
+        catalog = state.finish()
+        segmap, path = out.finish(len(catalog))
+        timings["stitch"] = time.perf_counter() - t0
+    except BaseException:
+        out.abort()
+        raise
+    catalog.meta["tiling"] = {
+        "tile": int(tile),
+        "overlap": int(overlap),
+        "ntiles": len(tiles),
+        "fallback_windows": nfallback,
+    }
+    return TiledResult(
+        catalog=catalog,
+        segmap=segmap,
+        segmap_path=path,
+        params=state.params,
+        method=state.method or method,
+        ntiles=len(tiles),
+        nfallback=nfallback,
+        timings=timings,
+        parent=state.parent,
+    )
+
+
+class _Stitch:
+    """Writes provisional labels as windows arrive; relabels by first pixel at the end."""
+
+    def __init__(self, segmap: np.ndarray, shape: tuple[int, int]):
+        self.segmap = segmap
+        self.flat = segmap.reshape(-1)
+        self.shape = shape
+        self.tables: list[Table] = []
+        self.keys: list[np.ndarray] = []
+        self.pkeys: list[np.ndarray] = []
+        self.parent = np.zeros(1, np.int32)
+        self.seen: set[int] = set()
+        self.count = 0
+        self.params: dict = {}
+        self.method = ""
+
+    def add(self, res: _WindowResult) -> None:
+        if res.params and not self.params:
+            self.params, self.method = res.params, res.method
+        if res.rows is None or len(res.rows) == 0:
+            return
+        keep = np.array([int(k) not in self.seen for k in res.parent_key])
+        if not keep.any():
+            return
+        self.seen.update(int(k) for k in np.unique(res.parent_key[keep]))
+        rows = np.flatnonzero(keep)
+        prov = np.zeros(len(res.rows), np.int64)
+        prov[rows] = self.count + 1 + np.arange(rows.size)
+        self.count += rows.size
+        pix = keep[res.pix_row]
+        self.flat[res.pix_index[pix]] = prov[res.pix_row[pix]]
+        table = res.rows[rows]
+        table["label"] = prov[rows]
+        self.tables.append(table)
+        self.keys.append(res.source_key[rows])
+        self.pkeys.append(res.parent_key[rows])
+
+    def finish(self) -> Table:
+        if not self.tables:
+            from ..measure.core import COLUMNS
+
+            return Table(
+                {k: np.zeros(0, int if k in ("label", "flag") else float) for k in COLUMNS}
+            )
+        cat = vstack(self.tables, metadata_conflicts="silent")
+        keys = np.concatenate(self.keys)
+        order = np.argsort(keys, kind="stable")
+        cat = cat[order]
+        _, inv = np.unique(np.concatenate(self.pkeys)[order], return_inverse=True)
+        self.parent = np.concatenate([[0], inv + 1]).astype(np.int32)
+        lut = np.zeros(self.count + 1, np.int32)
+        lut[np.asarray(cat["label"], np.int64)] = np.arange(1, len(cat) + 1, dtype=np.int32)
+        cat["label"] = np.arange(1, len(cat) + 1)
+        rows = max(1, (1 << 24) // max(1, self.shape[1]))
+        for r0 in range(0, self.shape[0], rows):
+            block = np.asarray(self.segmap[r0 : r0 + rows])
+            self.segmap[r0 : r0 + rows] = lut[block]
+        return cat
+
+
+def maybe_run_tiled(
+    bands: list,
+    det_name: str,
+    *,
+    tile,
+    overlap: int | None,
+    scheduler: str | None,
+    workers: int | str | None,
+    segment_options: Mapping | None,
+    measure_options: Mapping | None,
+    out_dir: str | os.PathLike | None,
+    progress: Callable[[str], None] | None = None,
+):
+    """The tiled branch of :func:`~morphoscope.pipeline.run_pipeline`.
+
+    Returns a :class:`~morphoscope.pipeline.PipelineResult`, or None when the run is not
+    tiled (``tile`` None/0, or ``"auto"`` on an image small enough to process whole, or
+    ``"auto"`` with several bands, which are processed whole).
+    """
+    import astropy.units as u
+
+    from ..io import ImageData
+    from ..io.fits import _celestial_wcs
+    from ..segment.core import SegmentationResult
+    from .run import PipelineResult
+
+    step = progress or (lambda name: None)
+    det_band = next(b for b in bands if b.name == det_name)
+    try:
+        shape = image_shape(det_band)
+    except InputError:
+        if tile == "auto" and scheduler is None:
+            return None  # the untiled path reports the problem with the input
+        raise
+    size = tiling_requested(shape, tile, scheduler=scheduler, workers=workers)
+    if size is None:
+        return None
+    if len(bands) > 1:
+        if tile == "auto" and scheduler is None:
+            return None
+        raise ParameterError("tile", tile, "None for a multi-band run (tiling takes one band)")
+    t0 = time.perf_counter()
+    step("read")
+    header = fits.Header()
+    plane = _Plane.of(det_band.image)
+    if plane.path is not None:
+        with fits.open(plane.path, memmap=True, do_not_scale_image_data=True) as hdul:
+            hdu = _first_image_hdu(hdul, plane.ext)
+            header = hdu.header.copy()
+    wcs = _celestial_wcs(header)
+    timings = {"read": time.perf_counter() - t0}
+    out = Path(out_dir) if out_dir is not None else None
+    step("detect")
+    res = run_tiled(
+        det_band,
+        tile=size,
+        overlap=DEFAULT_OVERLAP if overlap is None else int(overlap),
+        segment_options=segment_options,
+        measure_options=measure_options,
+        segmap_path=None if out is None else out / "segmap.fits",
+        header=wcs.to_header() if wcs is not None else None,
+        scheduler=scheduler,
+        workers=workers,
+    )
+    step("measure")
+    catalog = res.catalog
+    catalog.meta["detection_band"] = det_name
+    catalog.meta["segment"] = dict(res.params)
+    if wcs is not None and len(catalog):
+        ra, dec = wcs.pixel_to_world_values(catalog["xc_centroid"], catalog["yc_centroid"])
+        catalog.add_column(np.asarray(ra) * u.deg, name="ra", index=3)
+        catalog.add_column(np.asarray(dec) * u.deg, name="dec", index=4)
+    timings.update({k: v for k, v in res.timings.items()})
+    flags = np.zeros(len(catalog) + 1, np.int64)
+    if len(catalog):
+        flags[1:] = np.asarray(catalog["flag"], np.int64)
+    seg = SegmentationResult(
+        segmap=res.segmap,
+        background=None,  # type: ignore[arg-type]
+        rms=None,  # type: ignore[arg-type]
+        image=None,  # type: ignore[arg-type]
+        bad=None,  # type: ignore[arg-type]
+        flags=flags,
+        parent=res.parent,
+        method=res.method,
+        params=dict(res.params),
+    )
+    data = plane.array
+    if data is None:
+        hdul = fits.open(plane.path, memmap=True, do_not_scale_image_data=True)
+        data = _first_image_hdu(hdul, plane.ext).data
+    band = ImageData(data=data, bad=None, wcs=wcs, header=header, name=det_name)  # type: ignore[arg-type]
+    result = PipelineResult(
+        catalog=catalog,
+        segmentation=seg,
+        bands={det_name: band},
+        detection_band=det_name,
+        timings=timings,
+    )
+    if out is not None:
+        from ..io import write_catalog
+
+        t0 = time.perf_counter()
+        step("write")
+        result.outputs["segmap"] = res.segmap_path
+        result.outputs["catalog"] = write_catalog(out / "catalog.ecsv", catalog)
+        result.outputs["catalog_fits"] = write_catalog(out / "catalog.fits", catalog)
+        result.timings["write"] = time.perf_counter() - t0
+    return result
