@@ -187,12 +187,12 @@ def test_interrupted_catalog_write_leaves_no_partial_file(files, tmp_path, capsy
 
 
 def test_failed_report_keeps_the_catalog(files, tmp_path, capsys, monkeypatch):
-    import morphoscope.report as report
+    from morphoscope.report import tiers
 
     def broken(*args, **kwargs):
         raise RuntimeError("matplotlib backend exploded")
 
-    monkeypatch.setattr(report, "write_report", broken)
+    monkeypatch.setattr(tiers, "write_pipeline_report", broken)
     out = tmp_path / "out"
     with pytest.warns(UserWarning, match="report stage failed"):
         code, err = _run(["run", str(files["good"]), "--out", str(out)], capsys)

@@ -275,6 +275,12 @@ def handle(args: argparse.Namespace) -> int:
     check_output_dir(args.out, args.overwrite)
     t0 = time.perf_counter()
     det = cfg.detection or cfg.bands[0].name
+    names = [b.name for b in cfg.bands]
+    for d in [det] if isinstance(det, str) else list(det):
+        if d != "stack" and d not in names:
+            raise InputError(
+                "--detection-band", f"no band named {d!r} (bands: {', '.join(names)})"
+            )
     if isinstance(det, str) and det != "stack" and (args.tile is not None or args.scheduler):
         # Very large single images: detection and measurement in tiles (the other tiers
         # need the whole field in memory and are not run).

@@ -224,13 +224,20 @@ class Result:
         if do_report:
             t0 = time.perf_counter()
             step("report")
-            from ..report.tiers import write_pipeline_report
+            from ..report import tiers
 
-            o["report"] = write_pipeline_report(
-                self, out / "report.html", truth=truth, extra=report_extra, title=title,
-                accuracy_html=accuracy_html,
-            )
-            self.log["report"] = StageLog("ok", time.perf_counter() - t0)
+            try:
+                o["report"] = tiers.write_pipeline_report(
+                    self, out / "report.html", truth=truth, extra=report_extra, title=title,
+                    accuracy_html=accuracy_html,
+                )
+            except Exception as exc:  # the catalog and maps are written: keep them
+                msg = f"{type(exc).__name__}: {exc}"
+                warnings.warn(f"report stage failed ({msg}); the other outputs are kept",
+                              MorphoscopeWarning, stacklevel=2)  # fmt: skip
+                self.log["report"] = StageLog("failed", time.perf_counter() - t0, msg)
+            else:
+                self.log["report"] = StageLog("ok", time.perf_counter() - t0)
         with atomic_write(out / "log.json") as tmp:
             tmp.write_text(json.dumps(self.log_dict(), indent=2), encoding="utf-8")
         o["log"] = out / "log.json"
