@@ -5,11 +5,12 @@ A mosaic is cut into square *cores* that partition the image; each core is proce
 the image had been processed whole:
 
 Background
-    The sky and rms meshes are computed for the whole image at low resolution (boxes of
-    ``box_size`` pixels, two passes with source masking, exactly as
-    :func:`~morphoscope.segment.background.estimate_background`), strip by strip, and the
-    smooth spline through them is evaluated on each window, so that every tile sees the
-    background of the untiled run.
+    The image is sampled as :func:`~morphoscope.segment.background.estimate_background`
+    samples it (every second pixel in boxes of 32 px or more), strip by strip; the box
+    meshes (two passes with the source mask) are computed once from the sample with
+    :class:`~morphoscope.segment.background.BackgroundMesh`, the code of the untiled run,
+    and the spline through them is evaluated on each window over a fixed block grid, so
+    that every window holds bit for bit the pixels of the whole-image maps.
 Detection and de-blending
     Within a window, the smoothed S/N map is exact except within the smoothing kernel's
     radius of a cut edge. A connected detection (a *parent*) that stays away from that
@@ -18,7 +19,9 @@ Detection and de-blending
 Ownership
     A parent belongs to the tile whose core holds the centre of its bounding box; only that
     tile reports it. Its sources are measured there if, in addition, every pixel that the
-    measurement reads (the rotational-asymmetry window) is known exactly in the window.
+    measurement reads is known exactly in the window: the statmorph postage stamp (2.5 times
+    the segment's bounding box, at least 48 px, clipped to the image), or with
+    ``nonparametric=False`` the rotated footprint of the asymmetry.
 Fallback
     Parents that their owner cannot complete (larger than the overlap, or reaching pixels
     the window does not know) are collected as seed regions; these are merged and re-run on
@@ -30,8 +33,9 @@ Stitching
     array of the run) and relabelled at the end so that labels follow the raster order of
     each source's first pixel, whatever the tiling.
 
-Memory is that of one window (a few tens of arrays of ``(tile + 2 overlap)**2`` pixels) plus
-one row strip of the background pass; time is linear in the image area.
+Memory is that of one window (a few tens of arrays of ``(tile + 2 overlap)**2`` pixels), or
+in the background pass the sampled image (a quarter of the pixels, float32) and a few
+copies of it; time is linear in the image area.
 """
 
 from __future__ import annotations
@@ -904,7 +908,7 @@ def run_tiled(
                 )
                 for t in tiles
             ]
-            state = _Stitch(out.data, shape)
+            state = _Stitch(out.data, shape, meas_opts)
             seeds: list[Box] = []
             for res in mapper(process_window, jobs):
                 state.add(res)
@@ -976,7 +980,8 @@ def run_tiled(
 class _Stitch:
     """Writes provisional labels as windows arrive; relabels by first pixel at the end."""
 
-    def __init__(self, segmap: np.ndarray, shape: tuple[int, int]):
+    def __init__(self, segmap: np.ndarray, shape: tuple[int, int], meas_opts: Mapping):
+        self.meas_opts = meas_opts
         self.segmap = segmap
         self.flat = segmap.reshape(-1)
         self.shape = shape
@@ -1012,11 +1017,15 @@ class _Stitch:
 
     def finish(self) -> Table:
         if not self.tables:
-            from ..measure.core import COLUMNS
+            from ..measure.core import COLUMNS, NONPARAMETRIC_COLUMNS, SERSIC_COLUMNS
 
-            return Table(
-                {k: np.zeros(0, int if k in ("label", "flag") else float) for k in COLUMNS}
-            )
+            cols = dict(COLUMNS)
+            if self.meas_opts.get("nonparametric", True):
+                cols.update(NONPARAMETRIC_COLUMNS)
+                if self.meas_opts.get("sersic", True):
+                    cols.update(SERSIC_COLUMNS)
+            ints = ("label", "flag", "flag_statmorph", "flag_sersic")
+            return Table({k: np.zeros(0, int if k in ints else float) for k in cols})
         cat = vstack(self.tables, metadata_conflicts="silent")
         keys = np.concatenate(self.keys)
         order = np.argsort(keys, kind="stable")
