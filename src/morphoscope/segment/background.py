@@ -206,14 +206,22 @@ def _mesh(sample, sbad, shape, box, step, filter_size, sigma, maxiters, min_vali
     return bkg, rms
 
 
-def _weights(n: int, length: int, box: int, coords: np.ndarray | None = None) -> np.ndarray:
+def _basis(n: int, box: int):
+    """The cardinal cubic splines through ``n`` box centres (None for one box)."""
+    if n == 1:
+        return None
+    centres = (np.arange(n) + 0.5) * box - 0.5
+    return interpolate.make_interp_spline(centres, np.eye(n), k=min(3, n - 1))
+
+
+def _weights(
+    n: int, length: int, box: int, coords: np.ndarray | None = None, basis=None
+) -> np.ndarray:
     """Matrix mapping ``n`` box values to ``length`` pixels (cubic interpolating spline)."""
     x = np.arange(length, dtype=float) if coords is None else coords
     if n == 1:
         return np.ones((x.size, 1), np.float32)
-    centres = (np.arange(n) + 0.5) * box - 0.5
-    k = min(3, n - 1)
-    spline = interpolate.make_interp_spline(centres, np.eye(n), k=k)
+    spline = _basis(n, box) if basis is None else basis
     return np.asarray(spline(x), np.float32)
 
 
@@ -261,13 +269,15 @@ def interpolate_mesh(
     # depend on the matrix shapes in the last bit).
     out = np.empty((y1 - y0, x1 - x0), np.float32)
     b = _BLOCK
+    my, mx = mesh.shape
+    by, bx = _basis(my, box), _basis(mx, box)
     cols = []
     for c0 in range(x0 - x0 % b, x1, b):
         c1 = min(c0 + b, shape[1])
-        cols.append((c0, c1, _weights(mesh.shape[1], shape[1], box, np.arange(c0, c1, 1.0)).T))
+        cols.append((c0, c1, _weights(mx, shape[1], box, np.arange(c0, c1, 1.0), bx).T))
     for r0 in range(y0 - y0 % b, y1, b):
         r1 = min(r0 + b, shape[0])
-        part = _weights(mesh.shape[0], shape[0], box, np.arange(r0, r1, 1.0)) @ m32
+        part = _weights(my, shape[0], box, np.arange(r0, r1, 1.0), by) @ m32
         ra, rb = max(r0, y0), min(r1, y1)
         for c0, c1, wxt in cols:
             ca, cb = max(c0, x0), min(c1, x1)
