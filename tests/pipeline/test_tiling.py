@@ -111,6 +111,15 @@ def test_background_mesh_matches_whole_image(field):
     b3, r3 = model.evaluate((100, 357, 600, 1024))
     np.testing.assert_array_equal(b3, bkg[100:357, 600:1024])
     np.testing.assert_array_equal(r3, rms[100:357, 600:1024])
+    # The same bits whatever the number of BLAS threads (Dask workers run with one).
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        b4, _ = estimate_background(field.astype(np.float32))
+    with threadpool_limits(2, user_api="blas"):
+        b5, _ = estimate_background(field.astype(np.float32))
+    np.testing.assert_array_equal(b4, bkg)
+    np.testing.assert_array_equal(b5, bkg)
     # The gradient of the field (1e-3 per column) is recovered.
     slope = np.polyfit(np.arange(SIZE), np.median(bkg, axis=0), 1)[0]
     assert slope == pytest.approx(1e-3, rel=0.1)

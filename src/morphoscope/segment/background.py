@@ -264,9 +264,24 @@ def interpolate_mesh(
         np.clip(out, lo, hi, out=out)
         return out
     # Matrix products over fixed blocks of the full image's pixel grid: every pixel comes
-    # out of the same product (same shapes, same operands) whatever window is asked for, so
-    # a window is bit-for-bit the same part of the whole map (BLAS results may otherwise
-    # depend on the matrix shapes in the last bit).
+    # out of the same product (same shapes, same operands, one BLAS thread) whatever window
+    # is asked for and whatever process asks, so a window is bit-for-bit the same part of
+    # the whole map (BLAS results may otherwise depend on the matrix shapes and on the
+    # number of threads in the last bit).
+    with _one_blas_thread():
+        return _blocks(m32, shape, box, (y0, y1, x0, x1), lo, hi)
+
+
+def _one_blas_thread():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
+def _blocks(m32, shape, box, window, lo, hi):
+    """``interpolate_mesh`` of a window, one block of ``_BLOCK`` x ``_BLOCK`` pixels at a time."""
+    y0, y1, x0, x1 = window
+    mesh = m32
     out = np.empty((y1 - y0, x1 - x0), np.float32)
     b = _BLOCK
     my, mx = mesh.shape
@@ -441,8 +456,9 @@ class BackgroundMesh:
         xs = off + step * (np.arange(cx) * cell + centre)
         wy = _weights(first[0].shape[0], shape[0], box, ys)
         wx = _weights(first[0].shape[1], shape[1], box, xs)
-        b1 = (wy @ first[0].astype(np.float32)) @ wx.T
-        r1 = (wy @ first[1].astype(np.float32)) @ wx.T
+        with _one_blas_thread():  # the same bits in every process
+            b1 = (wy @ first[0].astype(np.float32)) @ wx.T
+            r1 = (wy @ first[1].astype(np.float32)) @ wx.T
         padded = np.full((cy * cell, cx * cell), -np.inf, np.float32)
         padded[: sample.shape[0], : sample.shape[1]] = np.where(sbad, -np.inf, sample)
         cells = padded.reshape(cy, cell, cx, cell)
