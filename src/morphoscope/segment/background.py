@@ -14,7 +14,9 @@ vectorised over all boxes at once:
 3. a first pass finds the sources (pixels above ``source_nsigma`` times the rms, opened
    and dilated by ``dilate`` pixels), which are excluded in a second pass;
 4. the box values are interpolated to every pixel with a separable bicubic spline written as
-   two matrix products, ``W_y @ mesh @ W_x.T``.
+   two matrix products, ``W_y @ mesh @ W_x.T``, over fixed blocks of 256 x 256 pixels with
+   one BLAS thread, so that any window of the image (:meth:`BackgroundMesh.evaluate`, used
+   by tiled runs) gets bit for bit the values of the whole-image map.
 
 Time and memory are linear in the number of pixels: on a 4096 x 4096 image about a
 fifth of a second and two image-sized float32 arrays.
