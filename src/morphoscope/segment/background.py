@@ -24,6 +24,8 @@ fifth of a second and two image-sized float32 arrays.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -274,10 +276,17 @@ def interpolate_mesh(
         return _blocks(m32, shape, box, (y0, y1, x0, x1), lo, hi)
 
 
+_BLAS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
 def _one_blas_thread():
+    """One BLAS thread for the block, in every thread: the limit is process-wide, so callers
+    in several threads (a threaded Dask worker) take turns."""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(1, user_api="blas")
+    with _BLAS_LOCK, threadpool_limits(1, user_api="blas"):
+        yield
 
 
 def _blocks(m32, shape, box, window, lo, hi):
