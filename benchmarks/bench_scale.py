@@ -212,16 +212,25 @@ def check_same(size: int, work: Path, workers: int) -> None:
         one_to_one = pairs.shape[1] == np.unique(s1).size == np.unique(s2).size
         lut = dict(zip(pairs[1], pairs[0], strict=True))
         c2 = res.catalog[np.argsort([lut[int(v)] for v in res.catalog["label"]])]
-        worst = 0.0
+        worst, worst_sersic, worst_err = 0.0, 0.0, 0.0
         for col in c1.colnames:
             a, b = np.asarray(c1[col], float), np.asarray(c2[col], float)
             ok = np.isfinite(a) & np.isfinite(b)
-            if col != "label" and ok.any():
-                rel = np.abs(a[ok] - b[ok]) / np.maximum(1.0, np.abs(a[ok]))
+            if col == "label" or not ok.any():
+                continue
+            rel = np.abs(a[ok] - b[ok]) / np.maximum(1.0, np.abs(a[ok]))
+            if not col.startswith("sersic_"):
                 worst = max(worst, float(rel.max()))
+            elif col.endswith("_err"):
+                worst_err = max(worst_err, float((np.abs(a - b)[ok] / np.abs(a[ok])).max()))
+            elif f"{col}_err" in c1.colnames:
+                # Batched Levenberg-Marquardt fits: compared in units of their uncertainty.
+                e = np.asarray(c1[f"{col}_err"], float)[ok]
+                worst_sersic = max(worst_sersic, float(np.nanmax(np.abs(a - b)[ok] / e)))
         print(
             f"# check {size}: tile {tile}: {len(c2)} sources (untiled {len(c1)}), labels "
-            f"one-to-one: {one_to_one}, largest relative difference {worst:.1e}, fallback "
+            f"one-to-one: {one_to_one}, largest relative difference {worst:.1e} (Sersic fit: "
+            f"{worst_sersic:.1e} sigma, uncertainties {worst_err:.1e} relative), fallback "
             f"windows {res.catalog.meta['tiling']['fallback_windows']}",
             flush=True,
         )

@@ -78,18 +78,52 @@ def _same(ref, res, rtol=1e-9):
         if col == "label":
             continue
         a, b = np.asarray(c1[col], float), np.asarray(c2[col], float)
+        if col.startswith("sersic_"):
+            continue
         np.testing.assert_allclose(b, a, rtol=rtol, atol=1e-9, equal_nan=True, err_msg=col)
+    # The Sersic fits are batched by stamp size, and the batches of a tile hold other sources
+    # than those of the whole image: the last bits of the arithmetic differ, and the
+    # Levenberg-Marquardt fit, which stops at a relative chi^2 change of 1e-7, amplifies
+    # them. The stopping rule fixes a parameter only to about sqrt(1e-7 chi^2) ~ 0.03 - 0.1 of
+    # its uncertainty, the tolerance used here.
+    for col in c1.colnames:
+        if not col.startswith("sersic_") or col.endswith("_err") or col == "sersic_chi2_dof":
+            continue
+        a, b = np.asarray(c1[col], float), np.asarray(c2[col], float)
+        err = np.asarray(c1[f"{col}_err"], float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), col
+        ok = np.isfinite(a) & np.isfinite(err)
+        assert np.all(np.abs(b - a)[ok] <= 0.1 * err[ok] + 1e-9 * np.abs(a[ok])), col
+        e2 = np.asarray(c2[f"{col}_err"], float)
+        np.testing.assert_allclose(e2, err, rtol=5e-3, equal_nan=True, err_msg=f"{col}_err")
+    if "sersic_chi2_dof" in c1.colnames:
+        np.testing.assert_allclose(
+            np.asarray(c2["sersic_chi2_dof"]), np.asarray(c1["sersic_chi2_dof"]), rtol=1e-5
+        )
 
 
 def test_background_mesh_matches_whole_image(field):
-    bkg, rms = estimate_background(field)
-    model = BackgroundModel.compute(BandReader.from_band(BandInput("f", field)), strip_boxes=3)
+    bkg, rms = estimate_background(field.astype(np.float32))
+    model = BackgroundModel.compute(BandReader.from_band(BandInput("f", field)), strip_rows=300)
     b2, r2 = model.evaluate((0, SIZE, 0, SIZE))
-    np.testing.assert_allclose(b2, bkg, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(r2, rms, rtol=1e-12, atol=1e-12)
-    # Any window of the surfaces is the same window of the whole map.
-    b3, _ = model.evaluate((100, 357, 600, 1024))
-    np.testing.assert_array_equal(b3, b2[100:357, 600:1024])
+    np.testing.assert_array_equal(b2, bkg)
+    np.testing.assert_array_equal(r2, rms)
+    # Any window of the maps is bit for bit the same window of the whole maps.
+    b3, r3 = model.evaluate((100, 357, 600, 1024))
+    np.testing.assert_array_equal(b3, bkg[100:357, 600:1024])
+    np.testing.assert_array_equal(r3, rms[100:357, 600:1024])
+    # The same bits whatever the number of BLAS threads (Dask workers run with one).
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        b4, _ = estimate_background(field.astype(np.float32))
+    with threadpool_limits(2, user_api="blas"):
+        b5, _ = estimate_background(field.astype(np.float32))
+    np.testing.assert_array_equal(b4, bkg)
+    np.testing.assert_array_equal(b5, bkg)
+    # The gradient of the field (1e-3 per column) is recovered.
+    slope = np.polyfit(np.arange(SIZE), np.median(bkg, axis=0), 1)[0]
+    assert slope == pytest.approx(1e-3, rel=0.1)
 
 
 @pytest.mark.parametrize(("tile", "overlap"), [(512, None), (300, 24)])
@@ -100,6 +134,15 @@ def test_tiled_equals_untiled(field, untiled, tile, overlap):
     assert res.catalog.meta["tiling"]["fallback_windows"] >= (1 if overlap is None else 4)
     _same(untiled, res)
     assert len(untiled.catalog) > 250
+
+
+def test_first_order_measurements_tiled(field):
+    """nonparametric=False reads the asymmetry's rotated footprint instead of the stamp."""
+    opts = {"nonparametric": False}
+    ref = run_pipeline(field, report=False, tile=None, measure_options=opts)
+    res = run_pipeline(field, report=False, tile=300, overlap=24, measure_options=opts)
+    assert "gini_m20_bulge" not in res.catalog.colnames
+    _same(ref, res)
 
 
 def test_labels_do_not_depend_on_tiling(field):
@@ -114,7 +157,7 @@ def test_dask_equals_single_process(field):
     single = _tiled(field, 512)
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

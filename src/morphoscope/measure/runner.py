@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -13,15 +14,19 @@ from .sersic import PARAMS, SersicProblem, fit_sersic_batch
 
 __all__ = ["run_nonparametric", "run_sersic"]
 
-_SHARED: dict = {}
+# The arrays of the current call, per thread (measure may run in several threads at once,
+# e.g. on the workers of a threaded Dask cluster).
+_LOCAL = threading.local()
 
 
 def _init(image, segmap, mask, weightmap, gain, nsig):
-    _SHARED.update(image=image, segmap=segmap, mask=mask, weightmap=weightmap, gain=gain, nsig=nsig)
+    _LOCAL.shared = dict(
+        image=image, segmap=segmap, mask=mask, weightmap=weightmap, gain=gain, nsig=nsig
+    )
 
 
 def _one(label, bbox, want_sersic):
-    sh = _SHARED
+    sh = _LOCAL.shared
     try:
         values, st, src = morphology_one(
             sh["image"],
@@ -92,7 +97,7 @@ def run_nonparametric(
         _init(image, segmap, mask, weightmap, gain, n_sigma_outlier)
         for i in todo:
             results[i] = _one(*tasks[i])
-        _SHARED.clear()
+        _LOCAL.shared = None
     values = {q: np.full(n, np.nan) for q in QUANTITIES}
     flags = np.full(n, 4, np.int64)
     messages: list[list[str]] = [["label not in the segmentation map"] for _ in range(n)]

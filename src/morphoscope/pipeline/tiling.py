@@ -5,11 +5,12 @@ A mosaic is cut into square *cores* that partition the image; each core is proce
 the image had been processed whole:
 
 Background
-    The sky and rms meshes are computed for the whole image at low resolution (boxes of
-    ``box_size`` pixels, two passes with source masking, exactly as
-    :func:`~morphoscope.segment.background.estimate_background`), strip by strip, and the
-    smooth spline through them is evaluated on each window, so that every tile sees the
-    background of the untiled run.
+    The image is sampled as :func:`~morphoscope.segment.background.estimate_background`
+    samples it (every second pixel in boxes of 32 px or more), strip by strip; the box
+    meshes (two passes with the source mask) are computed once from the sample with
+    :class:`~morphoscope.segment.background.BackgroundMesh`, the code of the untiled run,
+    and the spline through them is evaluated on each window over a fixed block grid, so
+    that every window holds bit for bit the pixels of the whole-image maps.
 Detection and de-blending
     Within a window, the smoothed S/N map is exact except within the smoothing kernel's
     radius of a cut edge. A connected detection (a *parent*) that stays away from that
@@ -18,7 +19,9 @@ Detection and de-blending
 Ownership
     A parent belongs to the tile whose core holds the centre of its bounding box; only that
     tile reports it. Its sources are measured there if, in addition, every pixel that the
-    measurement reads (the rotational-asymmetry window) is known exactly in the window.
+    measurement reads is known exactly in the window: the statmorph postage stamp (2.5 times
+    the segment's bounding box, at least 48 px, clipped to the image), or with
+    ``nonparametric=False`` the rotated footprint of the asymmetry.
 Fallback
     Parents that their owner cannot complete (larger than the overlap, or reaching pixels
     the window does not know) are collected as seed regions; these are merged and re-run on
@@ -30,8 +33,9 @@ Stitching
     array of the run) and relabelled at the end so that labels follow the raster order of
     each source's first pixel, whatever the tiling.
 
-Memory is that of one window (a few tens of arrays of ``(tile + 2 overlap)**2`` pixels) plus
-one row strip of the background pass; time is linear in the image area.
+Memory is that of one window (a few tens of arrays of ``(tile + 2 overlap)**2`` pixels), or
+in the background pass the sampled image (a quarter of the pixels, float32) and a few
+copies of it; time is linear in the image area.
 """
 
 from __future__ import annotations
@@ -43,17 +47,16 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.stats import SigmaClip
 from astropy.table import Table, vstack
-from astropy.utils.exceptions import AstropyUserWarning
-from scipy import interpolate, ndimage
+from scipy import ndimage
 
 from ..exceptions import InputError, MorphoscopeWarning, ParameterError
+from ..segment.background import BackgroundMesh, sampling
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -219,108 +222,29 @@ class BandReader:
 # Background meshes computed for the whole image, evaluated per window
 
 
-def _box_stats(data: np.ndarray, bad: np.ndarray, box: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-box sigma-clipped median and std (NaN for excluded boxes), as Background2D does."""
-    from photutils.background import Background2D, MedianBackground, StdBackgroundRMS
-
-    nby = -(-data.shape[0] // box)
-    nbx = -(-data.shape[1] // box)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AstropyUserWarning)
-            b = Background2D(
-                data,
-                box,
-                mask=bad,
-                filter_size=(1, 1),
-                sigma_clip=SigmaClip(sigma=3.0, maxiters=10),
-                bkg_estimator=MedianBackground(),
-                bkg_rms_estimator=StdBackgroundRMS(),
-                exclude_percentile=50.0,
-            )
-        return np.asarray(b._bkg_stats, float), np.asarray(b._bkgrms_stats, float)
-    except ValueError:  # every box of the strip excluded
-        return np.full((nby, nbx), np.nan), np.full((nby, nbx), np.nan)
-
-
-def _fill_and_filter(mesh: np.ndarray, filter_size: int) -> np.ndarray:
-    """IDW-fill of excluded boxes and the median filter of photutils' Background2D."""
-    from photutils.utils import ShepardIDWInterpolator
-
-    mesh = np.array(mesh, float)
-    if np.any(np.isnan(mesh)):
-        good = ~np.isnan(mesh)
-        interp = ShepardIDWInterpolator(np.column_stack(np.where(good)), mesh[good])
-        where = np.where(~good)
-        mesh[where] = interp(
-            np.column_stack(where), n_neighbors=10, power=1.0, eps=0.0, regularization=0.0
-        )
-    if filter_size > 1:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mesh = ndimage.generic_filter(
-                mesh, np.nanmedian, size=filter_size, mode="constant", cval=np.nan
-            )
-    return mesh
-
-
-@dataclass
-class _Surface:
-    """The bicubic spline through a mesh (the convention of ``estimate_background``)."""
-
-    mesh: np.ndarray
-    box: int
-    _spline: object = field(default=None, repr=False)
-
-    def __getstate__(self):
-        return {"mesh": self.mesh, "box": self.box, "_spline": None}
-
-    def evaluate(self, box: Box) -> np.ndarray:
-        y0, y1, x0, x1 = box
-        shape = (y1 - y0, x1 - x0)
-        mesh = self.mesh
-        lo, hi = float(mesh.min()), float(mesh.max())
-        if hi == lo:
-            return np.full(shape, lo)
-        ny, nx = mesh.shape
-        yc = (np.arange(ny) + 0.5) * self.box - 0.5
-        xc = (np.arange(nx) + 0.5) * self.box - 0.5
-        if ny == 1 or nx == 1:
-            if ny == 1 and nx == 1:
-                return np.full(shape, lo)
-            if ny == 1:
-                row = np.interp(np.arange(x0, x1), xc, mesh[0])
-                return np.broadcast_to(row, shape).copy()
-            col = np.interp(np.arange(y0, y1), yc, mesh[:, 0])
-            return np.broadcast_to(col[:, None], shape).copy()
-        if self._spline is None:
-            self._spline = interpolate.RectBivariateSpline(
-                yc, xc, mesh, kx=min(3, ny - 1), ky=min(3, nx - 1)
-            )
-        out = self._spline(np.arange(y0, y1), np.arange(x0, x1))
-        return np.clip(out, lo, hi)
-
-
 @dataclass
 class BackgroundModel:
-    """Sky and rms of the whole image as smooth surfaces, evaluated on any window.
+    """Sky and rms of the whole image, evaluated on any window.
 
-    Built by :meth:`compute`; reproduces
-    :func:`~morphoscope.segment.background.estimate_background` of the whole image (to
-    floating-point rounding) while reading it one strip of boxes at a time.
+    Built by :meth:`compute` from the sampled image (every ``step``-th pixel, read one row
+    strip at a time) with :class:`~morphoscope.segment.background.BackgroundMesh`, the code
+    of :func:`~morphoscope.segment.background.estimate_background`: any window of the maps
+    is bit for bit that part of the whole-image maps.
     """
 
-    background: _Surface | None
-    rms: _Surface | None
+    mesh: BackgroundMesh | None
     offset: float = 0.0
     constant: tuple[float, float] | None = None
 
-    def evaluate(self, box: Box) -> tuple[np.ndarray, np.ndarray]:
-        """Background and rms maps of a window."""
+    def evaluate(self, box: Box, rms: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Background and rms maps (float32) of a window ``(y0, y1, x0, x1)``."""
         shape = (box[1] - box[0], box[3] - box[2])
         if self.constant is not None:
-            return np.full(shape, self.constant[0]), np.full(shape, self.constant[1])
-        return self.background.evaluate(box), self.rms.evaluate(box)
+            return (
+                np.full(shape, self.constant[0], np.float32),
+                np.full(shape, self.constant[1], np.float32) if rms else None,
+            )
+        return self.mesh.evaluate(slice(box[0], box[1]), slice(box[2], box[3]), rms=rms)
 
     @classmethod
     def compute(
@@ -330,76 +254,53 @@ class BackgroundModel:
         box_size: int = 64,
         offset: float = 0.0,
         mapper: Callable | None = None,
-        strip_boxes: int = 8,
+        strip_rows: int = 1024,
     ) -> BackgroundModel:
-        """Two passes over row strips of the image (each strip a task of ``mapper``).
+        """Sample the image strip by strip (each strip a task of ``mapper``), then build the
+        meshes once.
 
         ``offset`` is subtracted from the image first (a constant background given by the
-        user). Memory: one strip of ``strip_boxes`` rows of boxes, full width.
+        user), in float32 as :func:`~morphoscope.segment.segment_image` does. Memory: the
+        sampled image (a quarter of the pixels for boxes of 32 px or more) in float32 and a
+        few copies of it while the box statistics are sorted.
         """
         mapper = mapper or _serial_map
         ny, nx = reader.shape
-        box = int(min(box_size, max(4, min(ny, nx) // 4)))
-        rows = box * max(1, int(strip_boxes))
-        nby = ny // box
-        # Strips are whole rows of boxes; the last strip also holds the partial row of boxes.
-        edges = [*range(0, max(nby, 1) * box, rows), ny]
-        strips = [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
-        first = list(mapper(_strip_stats, [(reader, s, box, offset, None) for s in strips]))
-        mesh_b = np.vstack([f[0] for f in first])
-        mesh_r = np.vstack([f[1] for f in first])
-        if np.all(np.isnan(mesh_b)):
+        _, step = sampling((ny, nx), box_size)
+        rows = max(step, int(strip_rows) - int(strip_rows) % step)
+        strips = [(r0, min(ny, r0 + rows)) for r0 in range(0, ny, rows)]
+        parts = list(mapper(_strip_sample, [(reader, s, step, offset) for s in strips]))
+        sample = np.concatenate([p[0] for p in parts], axis=0)
+        sbad = np.concatenate([p[1] for p in parts], axis=0)
+        del parts
+        mesh = BackgroundMesh.from_sample(sample, sbad, (ny, nx), box_size=box_size)
+        if mesh is None:
             return cls._global(reader, offset)
-        s1 = (
-            _Surface(_fill_and_filter(mesh_b, 3), box),
-            _Surface(_fill_and_filter(mesh_r, 3), box),
-        )
-        second = list(mapper(_strip_stats, [(reader, s, box, offset, s1) for s in strips]))
-        mesh_b2 = np.vstack([f[0] for f in second])
-        mesh_r2 = np.vstack([f[1] for f in second])
-        if np.all(np.isnan(mesh_b2)):
-            return cls(s1[0], s1[1], offset)
-        return cls(
-            _Surface(_fill_and_filter(mesh_b2, 3), box),
-            _Surface(_fill_and_filter(mesh_r2, 3), box),
-            offset,
-        )
+        return cls(mesh, offset)
 
     @classmethod
     def _global(cls, reader: BandReader, offset: float) -> BackgroundModel:
-        """Every box excluded: one sigma-clipped value for the image (reads it whole)."""
-        from astropy.stats import sigma_clipped_stats
+        """No box usable: one sigma-clipped value for the image (reads it whole)."""
+        from ..segment.background import _global
 
         ny, nx = reader.shape
         data, bad, _ = reader.read((0, ny, 0, nx))
-        data -= offset
-        _, median, std = sigma_clipped_stats(data[~bad], sigma=3.0, maxiters=10)
-        std = std if std > 0 else float(np.std(data[~bad])) or 1.0
-        return cls(None, None, offset, constant=(float(median), float(std)))
+        data = data.astype(np.float32)
+        data -= np.float32(offset)
+        bkg, rms = _global(data, bad, True)
+        return cls(None, offset, constant=(float(bkg.flat[0]), float(rms.flat[0])))
 
 
-_HALO = 16  # rows read around a strip for the source mask (opening 2 + dilation 5 pixels)
-
-
-def _strip_stats(args) -> tuple[np.ndarray, np.ndarray]:
-    """Box statistics of one row strip; with a first-pass model, sources are masked."""
-    reader, (r0, r1), box, offset, first = args
-    ny, nx = reader.shape
-    if first is None:
-        data, bad, _ = reader.read((r0, r1, 0, nx))
-        data -= offset
-        return _box_stats(data, bad, box)
-    h0, h1 = max(0, r0 - _HALO), min(ny, r1 + _HALO)
-    data, bad, _ = reader.read((h0, h1, 0, nx))
-    data -= offset
-    bkg1 = first[0].evaluate((h0, h1, 0, nx))
-    rms1 = first[1].evaluate((h0, h1, 0, nx))
-    sources = (data - bkg1) > 2.0 * rms1
-    del bkg1, rms1
-    sources = ndimage.binary_opening(sources, iterations=1)
-    sources = ndimage.binary_dilation(sources, iterations=5)
-    sl = slice(r0 - h0, r1 - h0)
-    return _box_stats(data[sl], bad[sl] | sources[sl], box)
+def _strip_sample(args) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``step``-th pixel of a row strip (float32, offset subtracted) and its bad mask."""
+    reader, (r0, r1), step, offset = args
+    nx = reader.shape[1]
+    data, bad, _ = reader.read((r0, r1, 0, nx))
+    off = step // 2
+    data = data[off::step, off::step].astype(np.float32)
+    if offset:
+        data -= np.float32(offset)
+    return data, bad[off::step, off::step] | ~np.isfinite(data)
 
 
 def _serial_map(func, items: Iterable):
@@ -502,11 +403,10 @@ def _segment_window(job: _Job):
         return None, data, bad
     opts = dict(job.seg_opts)
     if job.model is not None:
-        bkg, bkg_rms = job.model.evaluate(job.window)
-        if job.background == "auto":
-            opts["background"] = bkg + job.model.offset
-        else:
-            opts["background"] = job.background
+        # The maps of segment_image on the whole image: the sky of the image (background
+        # "auto"), and without an rms map the rms of the image less its background.
+        bkg, bkg_rms = job.model.evaluate(job.window, rms=rms is None)
+        opts["background"] = bkg if job.background == "auto" else job.background
         if rms is None:
             rms = bkg_rms
     else:
@@ -628,9 +528,42 @@ def process_window(job: _Job) -> _WindowResult:
     if labels.size == 0:
         return _no_rows(seeds, params, seg.method)
 
+    def unknown_in(y0, y1, x0, x1):
+        """Unknown pixels in window boxes (clipped to the window)."""
+        a0, a1 = np.clip(y0, 0, h), np.clip(y1, 0, h)
+        b0, b1 = np.clip(x0, 0, w), np.clip(x1, 0, w)
+        return sat[a1, b1] - sat[a0, b1] - sat[a1, b0] + sat[a0, b0]
+
+    if job.meas_opts.get("nonparametric", True):
+        # The statmorph set and the Sersic fit read the source's postage stamp (2.5 times
+        # its bounding box, clipped to the image): it must lie in the window, known exactly.
+        from ..measure.nonparametric import stamp_slice
+
+        i = labels - 1
+        st = np.zeros((labels.size, 4), np.int64)
+        for k, j in enumerate(labels - 1):
+            gy = slice(int(sy0[j]) + wy0, int(sy1[j]) + wy0)
+            gx = slice(int(sx0[j]) + wx0, int(sx1[j]) + wx0)
+            ssy, ssx = stamp_slice((gy, gx), (ny, nx))
+            st[k] = (ssy.start, ssy.stop, ssx.start, ssx.stop)
+        ty0, ty1, tx0, tx1 = st[:, 0] - wy0, st[:, 1] - wy0, st[:, 2] - wx0, st[:, 3] - wx0
+        inside = (ty0 >= 0) & (ty1 <= h) & (tx0 >= 0) & (tx1 <= w)
+        good_src = inside & (unknown_in(ty0, ty1, tx0, tx1) == 0)
+        bad_par = np.unique(parent[i[~good_src]])
+        for p in bad_par:
+            b = tuple(int(v) for v in gbox[p])
+            for j in np.flatnonzero(parent[i] == p):
+                b = _bbox_union(b, tuple(int(v) for v in st[j]))
+            seeds.append(b)
+        labels = labels[~np.isin(parent[i], bad_par)]
+        if labels.size == 0:
+            return _no_rows(seeds, params, seg.method)
+
     cat = measure(seg.image, segmap, rms=seg.rms, mask=seg.bad, labels=labels, **job.meas_opts)
     if len(cat):
         cat["flag"] |= seg.flags[labels]
+    if job.meas_opts.get("nonparametric", True):
+        return _rows_of(cat, labels, segmap, parent, npar, n, seeds, params, seg.method, job)
     # Pixels read by the asymmetry (rotation about the centroid) must all be known.
     xc = np.asarray(cat["xc_centroid"], float)
     yc = np.asarray(cat["yc_centroid"], float)
@@ -665,12 +598,29 @@ def process_window(job: _Job) -> _WindowResult:
             )
         seeds.append((max(0, b[0]), min(ny, b[1]), max(0, b[2]), min(nx, b[3])))
     keep = ~np.isin(parent[i], bad_par)
-    cat = cat[keep]
-    labels = labels[keep]
+    return _rows_of(
+        cat[keep], labels[keep], segmap, parent, npar, n, seeds, params, seg.method, job
+    )
+
+
+#: Catalog columns in pixel coordinates, shifted from window to image coordinates.
+_X_COLUMNS = ("xc_centroid", "xc_asymmetry", "sersic_xc")
+_Y_COLUMNS = ("yc_centroid", "yc_asymmetry", "sersic_yc")
+
+
+def _rows_of(cat, labels, segmap, parent, npar, n, seeds, params, method, job) -> _WindowResult:
+    """The window's result for the measured ``labels``: rows in image coordinates, pixels."""
     if labels.size == 0:
-        return _no_rows(seeds, params, seg.method)
-    cat["xc_centroid"] += wx0
-    cat["yc_centroid"] += wy0
+        return _no_rows(seeds, params, method)
+    wy0, _, wx0, _ = job.window
+    w = segmap.shape[1]
+    nx = job.shape[1]
+    for col in _X_COLUMNS:
+        if col in cat.colnames:
+            cat[col] += wx0
+    for col in _Y_COLUMNS:
+        if col in cat.colnames:
+            cat[col] += wy0
 
     # Pixels of the kept sources, their global raster indices and the first pixel of each.
     row_of = np.full(n + 1, -1, np.int64)
@@ -687,7 +637,7 @@ def process_window(job: _Job) -> _WindowResult:
     pmin = np.full(npar, np.iinfo(np.int64).max)
     np.minimum.at(pmin, par_of_row, source_key)
     parent_key = pmin[par_of_row]
-    return _WindowResult(cat, parent_key, source_key, gidx, prow, seeds, params, seg.method)
+    return _WindowResult(cat, parent_key, source_key, gidx, prow, seeds, params, method)
 
 
 # --------------------------------------------------------------------------------------
@@ -958,7 +908,7 @@ def run_tiled(
                 )
                 for t in tiles
             ]
-            state = _Stitch(out.data, shape)
+            state = _Stitch(out.data, shape, meas_opts)
             seeds: list[Box] = []
             for res in mapper(process_window, jobs):
                 state.add(res)
@@ -1030,7 +980,8 @@ def run_tiled(
 class _Stitch:
     """Writes provisional labels as windows arrive; relabels by first pixel at the end."""
 
-    def __init__(self, segmap: np.ndarray, shape: tuple[int, int]):
+    def __init__(self, segmap: np.ndarray, shape: tuple[int, int], meas_opts: Mapping):
+        self.meas_opts = meas_opts
         self.segmap = segmap
         self.flat = segmap.reshape(-1)
         self.shape = shape
@@ -1066,11 +1017,15 @@ class _Stitch:
 
     def finish(self) -> Table:
         if not self.tables:
-            from ..measure.core import COLUMNS
+            from ..measure.core import COLUMNS, NONPARAMETRIC_COLUMNS, SERSIC_COLUMNS
 
-            return Table(
-                {k: np.zeros(0, int if k in ("label", "flag") else float) for k in COLUMNS}
-            )
+            cols = dict(COLUMNS)
+            if self.meas_opts.get("nonparametric", True):
+                cols.update(NONPARAMETRIC_COLUMNS)
+                if self.meas_opts.get("sersic", True):
+                    cols.update(SERSIC_COLUMNS)
+            ints = ("label", "flag", "flag_statmorph", "flag_sersic")
+            return Table({k: np.zeros(0, int if k in ints else float) for k in cols})
         cat = vstack(self.tables, metadata_conflicts="silent")
         keys = np.concatenate(self.keys)
         order = np.argsort(keys, kind="stable")

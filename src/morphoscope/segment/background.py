@@ -14,7 +14,9 @@ vectorised over all boxes at once:
 3. a first pass finds the sources (pixels above ``source_nsigma`` times the rms, opened
    and dilated by ``dilate`` pixels), which are excluded in a second pass;
 4. the box values are interpolated to every pixel with a separable bicubic spline written as
-   two matrix products, ``W_y @ mesh @ W_x.T``.
+   two matrix products, ``W_y @ mesh @ W_x.T``, over fixed blocks of 256 x 256 pixels with
+   one BLAS thread, so that any window of the image (:meth:`BackgroundMesh.evaluate`, used
+   by tiled runs) gets bit for bit the values of the whole-image map.
 
 Time and memory are linear in the number of pixels: on a 4096 x 4096 image about a
 fifth of a second and two image-sized float32 arrays.
@@ -22,12 +24,22 @@ fifth of a second and two image-sized float32 arrays.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import interpolate, ndimage
 
 from ..exceptions import ParameterError
 
-__all__ = ["background_mesh", "estimate_background", "interpolate_mesh"]
+__all__ = [
+    "BackgroundMesh",
+    "background_mesh",
+    "estimate_background",
+    "interpolate_mesh",
+    "sampling",
+]
 
 
 def _check(name: str, value, minimum: float, integer: bool = False) -> None:
@@ -198,14 +210,22 @@ def _mesh(sample, sbad, shape, box, step, filter_size, sigma, maxiters, min_vali
     return bkg, rms
 
 
-def _weights(n: int, length: int, box: int, coords: np.ndarray | None = None) -> np.ndarray:
+def _basis(n: int, box: int):
+    """The cardinal cubic splines through ``n`` box centres (None for one box)."""
+    if n == 1:
+        return None
+    centres = (np.arange(n) + 0.5) * box - 0.5
+    return interpolate.make_interp_spline(centres, np.eye(n), k=min(3, n - 1))
+
+
+def _weights(
+    n: int, length: int, box: int, coords: np.ndarray | None = None, basis=None
+) -> np.ndarray:
     """Matrix mapping ``n`` box values to ``length`` pixels (cubic interpolating spline)."""
     x = np.arange(length, dtype=float) if coords is None else coords
     if n == 1:
         return np.ones((x.size, 1), np.float32)
-    centres = (np.arange(n) + 0.5) * box - 0.5
-    k = min(3, n - 1)
-    spline = interpolate.make_interp_spline(centres, np.eye(n), k=k)
+    spline = _basis(n, box) if basis is None else basis
     return np.asarray(spline(x), np.float32)
 
 
@@ -215,12 +235,14 @@ def interpolate_mesh(
     box: int,
     *,
     step: int = 1,
+    window: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Bicubic spline through the box values, evaluated on every ``step``-th pixel.
 
     Box ``i`` is centred on pixel ``(i + 0.5) * box - 0.5`` (photutils' convention); the
     result is clipped to the range of the box values, as photutils does. The spline is
     linear in the box values, so it is two matrix products: O(ny nx min(my, mx)) time.
+    ``window=(y0, y1, x0, x1)`` evaluates only the pixels of that part of the image.
 
     Examples
     --------
@@ -233,15 +255,66 @@ def interpolate_mesh(
     mesh = np.asarray(mesh, np.float64)
     lo, hi = float(mesh.min()), float(mesh.max())
     off = step // 2
-    ys = np.arange(off, shape[0], step, dtype=float)
-    xs = np.arange(off, shape[1], step, dtype=float)
+    y0, y1, x0, x1 = (0, shape[0], 0, shape[1]) if window is None else window
+    ys = np.arange(y0 + off, y1, step, dtype=float)
+    xs = np.arange(x0 + off, x1, step, dtype=float)
     if hi == lo:
         return np.full((ys.size, xs.size), lo, np.float32)
-    wy = _weights(mesh.shape[0], shape[0], box, ys)
-    wx = _weights(mesh.shape[1], shape[1], box, xs)
-    out = (wy @ mesh.astype(np.float32)) @ wx.T
+    m32 = mesh.astype(np.float32)
+    if step != 1:
+        wy = _weights(mesh.shape[0], shape[0], box, ys)
+        wx = _weights(mesh.shape[1], shape[1], box, xs)
+        out = (wy @ m32) @ wx.T
+        np.clip(out, lo, hi, out=out)
+        return out
+    # Matrix products over fixed blocks of the full image's pixel grid: every pixel comes
+    # out of the same product (same shapes, same operands, one BLAS thread) whatever window
+    # is asked for and whatever process asks, so a window is bit-for-bit the same part of
+    # the whole map (BLAS results may otherwise depend on the matrix shapes and on the
+    # number of threads in the last bit).
+    with _one_blas_thread():
+        return _blocks(m32, shape, box, (y0, y1, x0, x1), lo, hi)
+
+
+_BLAS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """One BLAS thread for the block, in every thread: the limit is process-wide, so callers
+    in several threads (a threaded Dask worker) take turns."""
+    from threadpoolctl import threadpool_limits
+
+    with _BLAS_LOCK, threadpool_limits(1, user_api="blas"):
+        yield
+
+
+def _blocks(m32, shape, box, window, lo, hi):
+    """``interpolate_mesh`` of a window, one block of ``_BLOCK`` x ``_BLOCK`` pixels at a time."""
+    y0, y1, x0, x1 = window
+    mesh = m32
+    out = np.empty((y1 - y0, x1 - x0), np.float32)
+    b = _BLOCK
+    my, mx = mesh.shape
+    by, bx = _basis(my, box), _basis(mx, box)
+    cols = []
+    for c0 in range(x0 - x0 % b, x1, b):
+        c1 = min(c0 + b, shape[1])
+        cols.append((c0, c1, _weights(mx, shape[1], box, np.arange(c0, c1, 1.0), bx).T))
+    for r0 in range(y0 - y0 % b, y1, b):
+        r1 = min(r0 + b, shape[0])
+        part = _weights(my, shape[0], box, np.arange(r0, r1, 1.0), by) @ m32
+        ra, rb = max(r0, y0), min(r1, y1)
+        for c0, c1, wxt in cols:
+            ca, cb = max(c0, x0), min(c1, x1)
+            block = part @ wxt
+            out[ra - y0 : rb - y0, ca - x0 : cb - x0] = block[ra - r0 : rb - r0, ca - c0 : cb - c0]
     np.clip(out, lo, hi, out=out)
     return out
+
+
+#: Size of the blocks of pixels in which :func:`interpolate_mesh` evaluates the spline.
+_BLOCK = 256
 
 
 def estimate_background(
@@ -306,46 +379,125 @@ def estimate_background(
     image = np.asarray(image)
     if image.ndim != 2:
         raise ParameterError("image", f"an array of shape {image.shape}", "a 2-D image")
-    ny, nx = image.shape
-    box = int(min(int(box_size), max(4, min(ny, nx) // 4)))
-    step = 2 if box >= 32 and box % 2 == 0 else 1
+    step = sampling(image.shape, box_size)[1]
     bad = np.zeros(image.shape, bool) if mask is None else np.asarray(mask, bool)
     bad = bad | ~np.isfinite(image)
-
     off = step // 2
-    sample = image[off::step, off::step]
-    sbad = bad[off::step, off::step]
-    args = (image.shape, box, step, filter_size, 3.0, 10, 0.5)
-    first = _mesh(sample, sbad, *args)
-    if first is None:
+    model = BackgroundMesh.from_sample(
+        image[off::step, off::step],
+        bad[off::step, off::step],
+        image.shape,
+        box_size=box_size,
+        filter_size=filter_size,
+        source_nsigma=source_nsigma,
+        dilate=dilate,
+    )
+    if model is None:
         return _global(image, bad, rms)
-    # Source mask in cells of 4 x 4 sampled pixels: a cell is a source if at least 3 of its
-    # pixels lie above source_nsigma x rms (an opening against single noise peaks: 3 of 16
-    # at 2 sigma happens in 0.5% of empty cells), dilated by ``dilate`` pixels in whole cells.
-    cell = 4
-    cy, cx = -(-sample.shape[0] // cell), -(-sample.shape[1] // cell)
-    centre = (cell - 1) / 2.0
-    ys = off + step * (np.arange(cy) * cell + centre)
-    xs = off + step * (np.arange(cx) * cell + centre)
-    wy = _weights(first[0].shape[0], image.shape[0], box, ys)
-    wx = _weights(first[0].shape[1], image.shape[1], box, xs)
-    b1 = (wy @ first[0].astype(np.float32)) @ wx.T
-    r1 = (wy @ first[1].astype(np.float32)) @ wx.T
-    padded = np.full((cy * cell, cx * cell), -np.inf, np.float32)
-    padded[: sample.shape[0], : sample.shape[1]] = np.where(sbad, -np.inf, sample)
-    cells = padded.reshape(cy, cell, cx, cell)
-    with np.errstate(invalid="ignore"):
-        above = cells > (b1 + source_nsigma * r1)[:, None, :, None]
-    hits = above.sum(axis=(1, 3)) >= 3
-    grow = -(-int(dilate) // (step * cell))
-    if grow > 0 and hits.any():
-        hits = ndimage.maximum_filter(hits.view(np.uint8), size=2 * grow + 1).view(bool)
-    sources = np.repeat(np.repeat(hits, cell, axis=0), cell, axis=1)
-    sources = sources[: sample.shape[0], : sample.shape[1]]
-    second = _mesh(sample, sbad | sources, *args)
-    bkg_mesh, rms_mesh = second if second is not None else first
-    bkg = interpolate_mesh(bkg_mesh, image.shape, box)
-    return bkg, (interpolate_mesh(rms_mesh, image.shape, box) if rms else None)
+    return model.evaluate(rms=rms)
+
+
+def sampling(shape: tuple[int, int], box_size: int = 64) -> tuple[int, int]:
+    """Box size and sampling step that :func:`estimate_background` uses for an image shape.
+
+    Examples
+    --------
+    >>> sampling((4096, 4096)), sampling((100, 100))
+    ((64, 2), (25, 1))
+    """
+    ny, nx = shape
+    box = int(min(int(box_size), max(4, min(ny, nx) // 4)))
+    step = 2 if box >= 32 and box % 2 == 0 else 1
+    return box, step
+
+
+@dataclass
+class BackgroundMesh:
+    """The box values of the sky and its rms, with the spline that maps them to pixels.
+
+    :func:`estimate_background` is ``BackgroundMesh.from_sample(...).evaluate()``; a tiled
+    run builds the mesh once from the sampled image and evaluates it on each window, which
+    gives the pixels of the whole-image maps (each pixel depends only on its own row and
+    column weights).
+
+    Attributes
+    ----------
+    background, rms : ndarray
+        Box values, shape ``(ceil(ny / box), ceil(nx / box))``.
+    shape : tuple of int
+        Shape of the full image.
+    box : int
+        Box size in pixels.
+    """
+
+    background: np.ndarray
+    rms: np.ndarray
+    shape: tuple[int, int]
+    box: int
+
+    @classmethod
+    def from_sample(
+        cls,
+        sample: np.ndarray,
+        sbad: np.ndarray,
+        shape: tuple[int, int],
+        *,
+        box_size: int = 64,
+        filter_size: int = 3,
+        source_nsigma: float = 2.0,
+        dilate: int = 5,
+    ) -> BackgroundMesh | None:
+        """Two passes over the sampled image ``image[off::step, off::step]`` (see
+        :func:`sampling`; ``off = step // 2``) and its bad-pixel mask; ``None`` when no box
+        is usable. Memory: a few float32 copies of the sample."""
+        box, step = sampling(shape, box_size)
+        off = step // 2
+        args = (tuple(shape), box, step, filter_size, 3.0, 10, 0.5)
+        first = _mesh(sample, sbad, *args)
+        if first is None:
+            return None
+        # Source mask in cells of 4 x 4 sampled pixels: a cell is a source if at least 3 of
+        # its pixels lie above source_nsigma x rms (an opening against single noise peaks: 3
+        # of 16 at 2 sigma happens in 0.5% of empty cells), dilated by ``dilate`` pixels in
+        # whole cells.
+        cell = 4
+        cy, cx = -(-sample.shape[0] // cell), -(-sample.shape[1] // cell)
+        centre = (cell - 1) / 2.0
+        ys = off + step * (np.arange(cy) * cell + centre)
+        xs = off + step * (np.arange(cx) * cell + centre)
+        wy = _weights(first[0].shape[0], shape[0], box, ys)
+        wx = _weights(first[0].shape[1], shape[1], box, xs)
+        with _one_blas_thread():  # the same bits in every process
+            b1 = (wy @ first[0].astype(np.float32)) @ wx.T
+            r1 = (wy @ first[1].astype(np.float32)) @ wx.T
+        padded = np.full((cy * cell, cx * cell), -np.inf, np.float32)
+        padded[: sample.shape[0], : sample.shape[1]] = np.where(sbad, -np.inf, sample)
+        cells = padded.reshape(cy, cell, cx, cell)
+        with np.errstate(invalid="ignore"):
+            above = cells > (b1 + source_nsigma * r1)[:, None, :, None]
+        del padded, cells
+        hits = above.sum(axis=(1, 3)) >= 3
+        del above
+        grow = -(-int(dilate) // (step * cell))
+        if grow > 0 and hits.any():
+            hits = ndimage.maximum_filter(hits.view(np.uint8), size=2 * grow + 1).view(bool)
+        sources = np.repeat(np.repeat(hits, cell, axis=0), cell, axis=1)
+        sources = sources[: sample.shape[0], : sample.shape[1]]
+        second = _mesh(sample, sbad | sources, *args)
+        bkg_mesh, rms_mesh = second if second is not None else first
+        return cls(bkg_mesh, rms_mesh, tuple(shape), box)
+
+    def evaluate(
+        self, rows: slice = slice(None), cols: slice = slice(None), *, rms: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Background and rms maps (float32) of ``image[rows, cols]`` (default: all)."""
+        r0, r1, _ = rows.indices(self.shape[0])
+        c0, c1, _ = cols.indices(self.shape[1])
+        window = (r0, r1, c0, c1)
+        bkg = interpolate_mesh(self.background, self.shape, self.box, window=window)
+        return bkg, (
+            interpolate_mesh(self.rms, self.shape, self.box, window=window) if rms else None
+        )
 
 
 def _global(image: np.ndarray, bad: np.ndarray, want_rms: bool):
