@@ -232,18 +232,17 @@ def segment_image(
         if knot_area is None:
             knot_area = np.pi * (2.0 * kernel_fwhm) ** 2
         _check_positive("knot_area", knot_area)
+        deblend_options = dict(
+            prominence=prominence,
+            contrast=contrast,
+            max_saddle_ratio=max_saddle_ratio,
+            knot_fraction=float(knot_fraction),
+            min_knots=int(min_knots),
+            knot_area=float(knot_area),
+        )
         try:
             segmap, parent = deblend_saddle(
-                smoothed,
-                snr,
-                detections,
-                prominence=prominence,
-                contrast=contrast,
-                max_saddle_ratio=max_saddle_ratio,
-                threshold=thr,
-                knot_fraction=float(knot_fraction),
-                min_knots=int(min_knots),
-                knot_area=float(knot_area),
+                smoothed, snr, detections, threshold=thr, **deblend_options
             )
             failed = np.zeros(0, int)
         except Exception as exc:  # pragma: no cover - defensive: keep parents, flag them
@@ -253,15 +252,7 @@ def segment_image(
             segmap, parent = detections.astype(np.int32), np.arange(ndet + 1, dtype=np.int32)
             failed = np.arange(1, ndet + 1)
         params.update(
-            nsigma=thr,
-            min_snr=float(min_snr),
-            kernel_fwhm=float(kernel_fwhm),
-            prominence=prominence,
-            contrast=contrast,
-            max_saddle_ratio=max_saddle_ratio,
-            knot_fraction=float(knot_fraction),
-            min_knots=int(min_knots),
-            knot_area=float(knot_area),
+            nsigma=thr, min_snr=float(min_snr), kernel_fwhm=float(kernel_fwhm), **deblend_options
         )
         n = int(segmap.max(initial=0))
     flags = np.zeros(n + 1, np.int64)
