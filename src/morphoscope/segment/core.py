@@ -130,9 +130,7 @@ def segment_image(
     if isinstance(background, str):
         if background != "auto":
             raise ParameterError("background", background, "'auto', None, a number or an array")
-        bkg, bkg_rms = estimate_background(
-            data, mask=bad, box_size=int(box_size), rms=rms is None
-        )
+        bkg, bkg_rms = estimate_background(data, mask=bad, box_size=int(box_size), rms=rms is None)
     elif background is None:
         bkg, bkg_rms = None, None
     else:

@@ -21,52 +21,10 @@ border edges, whose number is proportional to the number of basins.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
-from skimage.segmentation import watershed
 
-__all__ = ["deblend_saddle", "local_maxima_markers", "pack_detections"]
+from ._kernels import border_saddles, bounding_boxes, pack_fill, peak_pixels, watershed_flood
 
-_OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))
-
-
-def local_maxima_markers(smoothed: np.ndarray, footprint: np.ndarray) -> tuple[np.ndarray, int]:
-    """Label the local maxima (3x3, plateaus as one marker) of ``smoothed`` inside ``footprint``."""
-    peaks = ndimage.maximum_filter(smoothed, size=3, mode="constant", cval=-np.inf) == smoothed
-    peaks &= footprint
-    markers, n = ndimage.label(peaks, structure=np.ones((3, 3), bool))
-    return markers.astype(np.int32), n
-
-
-def _border_saddles(basins: np.ndarray, smoothed: np.ndarray, n: int):
-    """Saddle height of every pair of touching basins: max over border pixel pairs of min value."""
-    keys, vals = [], []
-    ny, nx = basins.shape
-    for dy, dx in _OFFSETS:
-        ys = slice(0, ny - dy)
-        yd = slice(dy, ny)
-        if dx >= 0:
-            xs, xd = slice(0, nx - dx), slice(dx, nx)
-        else:
-            xs, xd = slice(-dx, nx), slice(0, nx + dx)
-        a = basins[ys, xs]
-        b = basins[yd, xd]
-        sel = (a != b) & (a > 0) & (b > 0)
-        if not sel.any():
-            continue
-        la, lb = a[sel].astype(np.int64), b[sel].astype(np.int64)
-        v = np.minimum(smoothed[ys, xs][sel], smoothed[yd, xd][sel])
-        lo, hi = np.minimum(la, lb), np.maximum(la, lb)
-        keys.append(lo * (n + 1) + hi)
-        vals.append(v)
-    if not keys:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
-    key = np.concatenate(keys)
-    val = np.concatenate(vals)
-    order = np.lexsort((val, key))
-    key, val = key[order], val[order]
-    last = np.r_[key[1:] != key[:-1], True]  # last of each key holds its max value
-    key, val = key[last], val[last]
-    return key // (n + 1), key % (n + 1), val
+__all__ = ["deblend_saddle", "pack_detections"]
 
 
 def _shelf_pack(heights: np.ndarray, widths: np.ndarray, gap: int = 1):
@@ -98,31 +56,24 @@ def _roots(parent: np.ndarray) -> np.ndarray:
         roots = nxt
 
 
+def _pack(detections: np.ndarray, n: int, smoothed: np.ndarray, snr: np.ndarray):
+    """Packed labels, smoothed values, S/N and image index of every packed pixel."""
+    y0, y1, x0, x1 = bounding_boxes(detections, n)
+    oy, ox, shape = _shelf_pack(y1 - y0, x1 - x0)
+    return pack_fill(detections, smoothed, snr, y0, y1, x0, x1, oy, ox, shape[0], shape[1])
+
+
 def pack_detections(detections: np.ndarray, n: int):
     """Copy every detection's bounding box into a compact canvas, one pixel apart.
 
     Returns the packed labels (0 outside footprints) and, for every packed pixel, the flat
     index of the image pixel it came from (-1 outside footprints). Detections cover a few
     per cent of a typical field, so the de-blending works on a canvas ~10x smaller than
-    the image; time is one small copy per detection.
+    the image; time is one pass over the image and one over the canvas (compiled).
     """
-    slices = ndimage.find_objects(detections, max_label=n)
-    y0 = np.array([sl[0].start for sl in slices])
-    x0 = np.array([sl[1].start for sl in slices])
-    h = np.array([sl[0].stop for sl in slices]) - y0
-    w = np.array([sl[1].stop for sl in slices]) - x0
-    oy, ox, shape = _shelf_pack(h, w)
-    plab = np.zeros(shape, np.int32)
-    for k, sl in enumerate(slices):
-        m = detections[sl] == k + 1
-        dst = plab[oy[k] : oy[k] + h[k], ox[k] : ox[k] + w[k]]
-        dst[m] = k + 1
-    # Image pixel of every packed pixel: shift by its detection's offset.
-    inside = np.flatnonzero(plab)
-    k = plab.ravel()[inside] - 1
-    py, px = np.divmod(inside, shape[1])
-    pidx = np.full(shape, -1, np.int64)
-    pidx.ravel()[inside] = (py - oy[k] + y0[k]) * detections.shape[1] + (px - ox[k] + x0[k])
+    detections = np.ascontiguousarray(detections, np.int32)
+    zeros = np.zeros(detections.shape, np.float32)
+    plab, _, _, pidx = _pack(detections, int(n), zeros, zeros)
     return plab, pidx
 
 
@@ -184,13 +135,14 @@ def deblend_saddle(
     n = int(detections.max(initial=0))
     if n == 0:
         return np.zeros(detections.shape, np.int32), np.zeros(1, np.int32)
-    plab, pidx = pack_detections(detections, n)
+    plab, psm, psnr, pidx = _pack(
+        np.ascontiguousarray(detections, np.int32),
+        n,
+        np.ascontiguousarray(smoothed),
+        np.ascontiguousarray(snr, smoothed.dtype),
+    )
     inside = pidx >= 0
     src = pidx[inside]
-    psm = np.full(plab.shape, -np.inf, smoothed.dtype)
-    psm[inside] = smoothed.ravel()[src]
-    psnr = np.zeros(plab.shape, snr.dtype)
-    psnr[inside] = snr.ravel()[src]
     pseg, parent, peak_pix = _deblend_packed(
         psm,
         psnr,
@@ -229,15 +181,9 @@ def _deblend_packed(
 ):
     """De-blend on the packed canvas; return the labels, parents and peak pixel of each label."""
     footprint = detections > 0
-    markers, nm = local_maxima_markers(smoothed, footprint)
-    if nm == 0:
+    mpix = peak_pixels(smoothed, footprint)
+    if mpix.size == 0:
         return np.zeros_like(detections, np.int32), np.zeros(1, np.int32), np.zeros(0, np.int64)
-    # One pixel per marker (its first in raster order) and the marker's values there.
-    marker_pix = np.flatnonzero(markers)
-    marker_lab = markers.ravel()[marker_pix]
-    first = np.zeros(nm + 1, np.int64)
-    first[marker_lab[::-1]] = marker_pix[::-1]
-    mpix = first[1:]
     mdet = detections.ravel()[mpix]
     msnr = snr.ravel()[mpix].astype(np.float64)
     mval = smoothed.ravel()[mpix].astype(np.float64)
@@ -262,11 +208,8 @@ def _deblend_packed(
         seeds = np.zeros(detections.shape, np.int32)
         seeds.ravel()[mpix[~single]] = np.flatnonzero(~single).astype(np.int32) + 1
         region = footprint & multi[detections]
-        rows, cols = np.nonzero(region.any(axis=1))[0], np.nonzero(region.any(axis=0))[0]
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-        ws = watershed(-smoothed[box], seeds[box], mask=region[box], connectivity=2)
-        sub = basins[box]
-        sub[region[box]] = ws[region[box]]
+        ws = watershed_flood(smoothed, seeds, region)
+        basins[region] = ws[region]
     peak = np.concatenate([[-np.inf], mval])
     with np.errstate(divide="ignore", invalid="ignore"):
         noise = np.where(msnr != 0, mval / msnr, np.inf)
@@ -305,7 +248,7 @@ def _deblend_packed(
             area += hi - i
         return total, area
 
-    a, b, saddle = _border_saddles(basins, smoothed, nb)
+    a, b, saddle = border_saddles(basins, smoothed, nb)
     order = np.argsort(-saddle, kind="stable")
     root = np.arange(nb + 1)
     kept: list[tuple[int, int, float, int]] = []
