@@ -267,7 +267,7 @@ def segment_image(
         edge = np.unique(np.concatenate([segmap[0], segmap[-1], segmap[:, 0], segmap[:, -1]]))
         flags[edge[edge > 0]] |= int(Flag.EDGE)
     return SegmentationResult(
-        segmap=segmap.astype(np.int32),
+        segmap=segmap.astype(np.int32, copy=False),
         background=background_map,
         rms=rms_map,
         image=sub,
