@@ -16,8 +16,10 @@ from numba import njit, types
 from numba.typed import Dict
 
 __all__ = [
+    "basin_values",
     "border_saddles",
     "bounding_boxes",
+    "flood_into",
     "pack_fill",
     "peak_pixels",
     "watershed_flood",
@@ -92,7 +94,6 @@ def peak_pixels(values, footprint):  # pragma: no cover - compiled
     restricted to the footprint and labelled 8-connected, one pixel per label.
     """
     ny, nx = values.shape
-    flat = values.ravel()
     is_peak = np.zeros(ny * nx, np.bool_)
     count = 0
     for y in range(ny):
@@ -148,7 +149,6 @@ def peak_pixels(values, footprint):  # pragma: no cover - compiled
     keep = np.zeros(count, np.bool_)
     for c in range(count):
         keep[c] = _find(root, idx[c]) == idx[c]
-    _ = flat
     return idx[keep]
 
 
@@ -182,43 +182,50 @@ def watershed_flood(values: np.ndarray, seeds: np.ndarray, mask: np.ndarray) -> 
     Time O(P + B) for P pixels in ``mask`` and B bins between the lowest and highest value
     (about 2000 per factor of two in value); memory two int64 per pixel.
     """
-    return _flood(
+    out = np.array(seeds, np.int32, order="C")
+    flood_into(
         np.ascontiguousarray(values, np.float32),
-        np.ascontiguousarray(seeds, np.int32),
+        out,
         np.ascontiguousarray(mask, bool),
+        np.flatnonzero(out),
     )
+    return out
 
 
 @njit(cache=True, nogil=True)
-def _flood(values, seeds, mask):  # pragma: no cover - compiled
+def flood_into(values, out, mask, seed_pix):  # pragma: no cover - compiled
+    """:func:`watershed_flood` in place: ``out`` holds the seed labels at ``seed_pix`` and
+    receives the labels of the flooded ``mask`` pixels (which must be 0 in ``out``)."""
     ny, nx = values.shape
-    out = seeds.copy()
     flat_out = out.ravel()
     flat_mask = mask.ravel()
     bits = values.ravel().view(np.uint32)
     npix = ny * nx
     lo = np.int64(1) << 40
     hi = np.int64(-1)
+    for i in seed_pix:
+        b = _bin(bits[i])
+        lo = min(lo, b)
+        hi = max(hi, b)
     for i in range(npix):
-        if flat_mask[i] or flat_out[i] > 0:
+        if flat_mask[i]:
             b = _bin(bits[i])
             lo = min(lo, b)
             hi = max(hi, b)
     if hi < 0:
-        return out
+        return
     nbin = hi - lo + 1
     head = np.full(nbin, -1, np.int64)
     tail = np.full(nbin, -1, np.int64)
     nxt = np.empty(npix, np.int64)
-    for i in range(npix):
-        if flat_out[i] > 0:
-            b = _bin(bits[i]) - lo
-            nxt[i] = -1
-            if tail[b] < 0:
-                head[b] = i
-            else:
-                nxt[tail[b]] = i
-            tail[b] = i
+    for i in seed_pix:
+        b = _bin(bits[i]) - lo
+        nxt[i] = -1
+        if tail[b] < 0:
+            head[b] = i
+        else:
+            nxt[tail[b]] = i
+        tail[b] = i
     cur = 0
     while cur < nbin:
         i = head[cur]
@@ -250,7 +257,6 @@ def _flood(values, seeds, mask):  # pragma: no cover - compiled
                 else:
                     nxt[tail[b]] = j
                 tail[b] = j
-    return out
 
 
 @njit(cache=True, nogil=True)
@@ -293,3 +299,42 @@ def border_saddles(basins, values, n):  # pragma: no cover - compiled
     for i in range(m):
         s_out[i] = best[keys[i]]
     return a_out, b_out, s_out
+
+
+@njit(cache=True, nogil=True)
+def basin_values(basins, values, nb, grouped):  # pragma: no cover - compiled
+    """Flux of every basin and the sorted pixel values of the ``grouped`` basins.
+
+    Returns ``flux`` (sum of the positive values of each basin 0..nb), the values of the
+    pixels of every basin ``k`` with ``grouped[k]``, grouped by basin and sorted within it,
+    and each basin's ``count`` and ``start`` in that array (0 for the others).
+    Time O(P) plus the sorts within basins; memory one float64 per grouped pixel.
+    """
+    flat_b = basins.ravel()
+    flat_v = values.ravel()
+    flux = np.zeros(nb + 1, np.float64)
+    count = np.zeros(nb + 1, np.int64)
+    for i in range(flat_b.size):
+        k = flat_b[i]
+        if k > 0:
+            v = np.float64(flat_v[i])
+            if v > 0:
+                flux[k] += v
+            if grouped[k]:
+                count[k] += 1
+    start = np.zeros(nb + 1, np.int64)
+    total = 0
+    for k in range(nb + 1):
+        start[k] = total
+        total += count[k]
+    out = np.empty(total, np.float64)
+    fill = start.copy()
+    for i in range(flat_b.size):
+        k = flat_b[i]
+        if k > 0 and grouped[k]:
+            out[fill[k]] = flat_v[i]
+            fill[k] += 1
+    for k in range(nb + 1):
+        if count[k] > 1:
+            out[start[k] : start[k] + count[k]].sort()
+    return flux, out, count, start
