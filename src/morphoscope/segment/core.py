@@ -130,9 +130,7 @@ def segment_image(
     if isinstance(background, str):
         if background != "auto":
             raise ParameterError("background", background, "'auto', None, a number or an array")
-        bkg, bkg_rms = estimate_background(
-            data, mask=bad, box_size=int(box_size), rms=rms is None
-        )
+        bkg, bkg_rms = estimate_background(data, mask=bad, box_size=int(box_size), rms=rms is None)
     elif background is None:
         bkg, bkg_rms = None, None
     else:
@@ -269,7 +267,7 @@ def segment_image(
         edge = np.unique(np.concatenate([segmap[0], segmap[-1], segmap[:, 0], segmap[:, -1]]))
         flags[edge[edge > 0]] |= int(Flag.EDGE)
     return SegmentationResult(
-        segmap=segmap.astype(np.int32),
+        segmap=segmap.astype(np.int32, copy=False),
         background=background_map,
         rms=rms_map,
         image=sub,

@@ -21,52 +21,17 @@ border edges, whose number is proportional to the number of basins.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
-from skimage.segmentation import watershed
 
-__all__ = ["deblend_saddle", "local_maxima_markers", "pack_detections"]
+from ._kernels import (
+    basin_values,
+    border_saddles,
+    bounding_boxes,
+    flood_into,
+    pack_fill,
+    peak_pixels,
+)
 
-_OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))
-
-
-def local_maxima_markers(smoothed: np.ndarray, footprint: np.ndarray) -> tuple[np.ndarray, int]:
-    """Label the local maxima (3x3, plateaus as one marker) of ``smoothed`` inside ``footprint``."""
-    peaks = ndimage.maximum_filter(smoothed, size=3, mode="constant", cval=-np.inf) == smoothed
-    peaks &= footprint
-    markers, n = ndimage.label(peaks, structure=np.ones((3, 3), bool))
-    return markers.astype(np.int32), n
-
-
-def _border_saddles(basins: np.ndarray, smoothed: np.ndarray, n: int):
-    """Saddle height of every pair of touching basins: max over border pixel pairs of min value."""
-    keys, vals = [], []
-    ny, nx = basins.shape
-    for dy, dx in _OFFSETS:
-        ys = slice(0, ny - dy)
-        yd = slice(dy, ny)
-        if dx >= 0:
-            xs, xd = slice(0, nx - dx), slice(dx, nx)
-        else:
-            xs, xd = slice(-dx, nx), slice(0, nx + dx)
-        a = basins[ys, xs]
-        b = basins[yd, xd]
-        sel = (a != b) & (a > 0) & (b > 0)
-        if not sel.any():
-            continue
-        la, lb = a[sel].astype(np.int64), b[sel].astype(np.int64)
-        v = np.minimum(smoothed[ys, xs][sel], smoothed[yd, xd][sel])
-        lo, hi = np.minimum(la, lb), np.maximum(la, lb)
-        keys.append(lo * (n + 1) + hi)
-        vals.append(v)
-    if not keys:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
-    key = np.concatenate(keys)
-    val = np.concatenate(vals)
-    order = np.lexsort((val, key))
-    key, val = key[order], val[order]
-    last = np.r_[key[1:] != key[:-1], True]  # last of each key holds its max value
-    key, val = key[last], val[last]
-    return key // (n + 1), key % (n + 1), val
+__all__ = ["deblend_saddle", "pack_detections"]
 
 
 def _shelf_pack(heights: np.ndarray, widths: np.ndarray, gap: int = 1):
@@ -98,31 +63,24 @@ def _roots(parent: np.ndarray) -> np.ndarray:
         roots = nxt
 
 
+def _pack(detections: np.ndarray, n: int, smoothed: np.ndarray, snr: np.ndarray):
+    """Packed labels, smoothed values, S/N and image index of every packed pixel."""
+    y0, y1, x0, x1 = bounding_boxes(detections, n)
+    oy, ox, shape = _shelf_pack(y1 - y0, x1 - x0)
+    return pack_fill(detections, smoothed, snr, y0, y1, x0, x1, oy, ox, shape[0], shape[1])
+
+
 def pack_detections(detections: np.ndarray, n: int):
     """Copy every detection's bounding box into a compact canvas, one pixel apart.
 
     Returns the packed labels (0 outside footprints) and, for every packed pixel, the flat
     index of the image pixel it came from (-1 outside footprints). Detections cover a few
     per cent of a typical field, so the de-blending works on a canvas ~10x smaller than
-    the image; time is one small copy per detection.
+    the image; time is one pass over the image and one over the canvas (compiled).
     """
-    slices = ndimage.find_objects(detections, max_label=n)
-    y0 = np.array([sl[0].start for sl in slices])
-    x0 = np.array([sl[1].start for sl in slices])
-    h = np.array([sl[0].stop for sl in slices]) - y0
-    w = np.array([sl[1].stop for sl in slices]) - x0
-    oy, ox, shape = _shelf_pack(h, w)
-    plab = np.zeros(shape, np.int32)
-    for k, sl in enumerate(slices):
-        m = detections[sl] == k + 1
-        dst = plab[oy[k] : oy[k] + h[k], ox[k] : ox[k] + w[k]]
-        dst[m] = k + 1
-    # Image pixel of every packed pixel: shift by its detection's offset.
-    inside = np.flatnonzero(plab)
-    k = plab.ravel()[inside] - 1
-    py, px = np.divmod(inside, shape[1])
-    pidx = np.full(shape, -1, np.int64)
-    pidx.ravel()[inside] = (py - oy[k] + y0[k]) * detections.shape[1] + (px - ox[k] + x0[k])
+    detections = np.ascontiguousarray(detections, np.int32)
+    zeros = np.zeros(detections.shape, np.float32)
+    plab, _, _, pidx = _pack(detections, int(n), zeros, zeros)
     return plab, pidx
 
 
@@ -178,19 +136,36 @@ def deblend_saddle(
     -----
     The detections are first packed into a compact canvas (:func:`pack_detections`), so
     that everything after that works on the footprint pixels and not on the image: time
-    O(N) for the image-sized passes plus O(P log P) for the watershed of the P footprint
-    pixels; memory a few arrays of the canvas's size besides the output map.
+    O(N) for the two image-sized passes (compiled) plus O(P) for the watershed of the P
+    footprint pixels (a hierarchical queue, :func:`~morphoscope.segment._kernels.flood_into`)
+    and the sorts of each basin's values; memory a few arrays of the canvas's size besides
+    the output map.
+
+    Examples
+    --------
+    Two touching Gaussian sources, one detection, split at their saddle:
+
+    >>> import numpy as np
+    >>> y, x = np.mgrid[:40, :60]
+    >>> img = 50 * np.exp(-((x - 20) ** 2 + (y - 20) ** 2) / 18.0)
+    >>> img += 30 * np.exp(-((x - 36) ** 2 + (y - 20) ** 2) / 18.0)
+    >>> snr = img.astype(np.float32)  # noise 1
+    >>> detections = (snr > 2).astype(np.int32)
+    >>> segmap, parent = deblend_saddle(snr, snr, detections, threshold=2.0)
+    >>> int(segmap.max()), parent.tolist(), int(segmap[20, 20]), int(segmap[20, 36])
+    (2, [0, 1, 1], 1, 2)
     """
     n = int(detections.max(initial=0))
     if n == 0:
         return np.zeros(detections.shape, np.int32), np.zeros(1, np.int32)
-    plab, pidx = pack_detections(detections, n)
+    plab, psm, psnr, pidx = _pack(
+        np.ascontiguousarray(detections, np.int32),
+        n,
+        np.ascontiguousarray(smoothed),
+        np.ascontiguousarray(snr, smoothed.dtype),
+    )
     inside = pidx >= 0
     src = pidx[inside]
-    psm = np.full(plab.shape, -np.inf, smoothed.dtype)
-    psm[inside] = smoothed.ravel()[src]
-    psnr = np.zeros(plab.shape, snr.dtype)
-    psnr[inside] = snr.ravel()[src]
     pseg, parent, peak_pix = _deblend_packed(
         psm,
         psnr,
@@ -229,15 +204,9 @@ def _deblend_packed(
 ):
     """De-blend on the packed canvas; return the labels, parents and peak pixel of each label."""
     footprint = detections > 0
-    markers, nm = local_maxima_markers(smoothed, footprint)
-    if nm == 0:
+    mpix = peak_pixels(smoothed, footprint)
+    if mpix.size == 0:
         return np.zeros_like(detections, np.int32), np.zeros(1, np.int32), np.zeros(0, np.int64)
-    # One pixel per marker (its first in raster order) and the marker's values there.
-    marker_pix = np.flatnonzero(markers)
-    marker_lab = markers.ravel()[marker_pix]
-    first = np.zeros(nm + 1, np.int64)
-    first[marker_lab[::-1]] = marker_pix[::-1]
-    mpix = first[1:]
     mdet = detections.ravel()[mpix]
     msnr = snr.ravel()[mpix].astype(np.float64)
     mval = smoothed.ravel()[mpix].astype(np.float64)
@@ -259,14 +228,12 @@ def _deblend_packed(
     basins = basin_of_det[detections]
     multi = per_det > 1
     if nb > int(single.sum()):
-        seeds = np.zeros(detections.shape, np.int32)
-        seeds.ravel()[mpix[~single]] = np.flatnonzero(~single).astype(np.int32) + 1
-        region = footprint & multi[detections]
-        rows, cols = np.nonzero(region.any(axis=1))[0], np.nonzero(region.any(axis=0))[0]
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-        ws = watershed(-smoothed[box], seeds[box], mask=region[box], connectivity=2)
-        sub = basins[box]
-        sub[region[box]] = ws[region[box]]
+        # Pixels of multi-marker detections are 0 in ``basins``: flood them from their markers.
+        seed_pix = mpix[~single]
+        basins.ravel()[seed_pix] = np.flatnonzero(~single).astype(np.int32) + 1
+        region = multi[detections]
+        region.ravel()[seed_pix] = False
+        flood_into(smoothed.astype(np.float32, copy=False), basins, region, seed_pix)
     peak = np.concatenate([[-np.inf], mval])
     with np.errstate(divide="ignore", invalid="ignore"):
         noise = np.where(msnr != 0, mval / msnr, np.inf)
@@ -276,24 +243,13 @@ def _deblend_packed(
         parent = parent_of_basin.astype(np.int32)
         return basins, parent, mpix
 
-    flat_b = basins.ravel()
-    pix = np.flatnonzero(flat_b)
-    pb = flat_b[pix].astype(np.int64)
-    pv = smoothed.ravel()[pix].astype(np.float64)
-    flux = np.bincount(pb, weights=np.clip(pv, 0, None), minlength=nb + 1)
+    # Flux of every basin, and the pixel values of every basin of a multi-marker detection
+    # sorted within the basin (for the flux above a saddle level), in one compiled pass.
+    multi_basin = multi[parent_of_basin]
+    multi_basin[0] = False
+    flux, pv, count, start = basin_values(basins, smoothed, nb, multi_basin)
     parent_flux = np.bincount(parent_of_basin[1:], weights=flux[1:], minlength=ndet + 1)
-
-    # Pixel values of every basin of a multi-marker detection, sorted, for the flux above
-    # a saddle level.
-    in_multi = multi[parent_of_basin[pb]]
-    pb, pv = pb[in_multi], pv[in_multi]
-    # Sort by basin, then by value: one argsort of basin + value scaled into [0, 0.5).
-    span = float(pv.max() - pv.min()) if pv.size else 1.0
-    order_pix = np.argsort(pb + 0.5 * (pv - (pv.min() if pv.size else 0.0)) / (span or 1.0))
-    pv = pv[order_pix]
     cum = np.concatenate([[0.0], np.cumsum(pv)])
-    count = np.bincount(pb, minlength=nb + 1)
-    start = np.concatenate([[0], np.cumsum(count)[:-1]])
     members: dict[int, list[int]] = {}
 
     def flux_above(comp: int, level: float) -> tuple[float, int]:
@@ -305,7 +261,7 @@ def _deblend_packed(
             area += hi - i
         return total, area
 
-    a, b, saddle = _border_saddles(basins, smoothed, nb)
+    a, b, saddle = border_saddles(basins, smoothed, nb)
     order = np.argsort(-saddle, kind="stable")
     root = np.arange(nb + 1)
     kept: list[tuple[int, int, float, int]] = []
