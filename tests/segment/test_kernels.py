@@ -20,6 +20,16 @@ def _smooth_field(rng, shape=(160, 140), sigma=2.0):
     return img
 
 
+def _seeded(rng, shape, sigma, percentile):
+    """A smooth field, a mask above a percentile and one seed at every peak in the mask."""
+    img = _smooth_field(rng, shape, sigma)
+    mask = img > np.percentile(img, percentile)
+    peaks = peak_pixels(np.where(mask, img, -np.inf).astype(np.float32), mask)
+    seeds = np.zeros(img.shape, np.int32)
+    seeds.ravel()[peaks] = np.arange(1, peaks.size + 1)
+    return img, mask, seeds, peaks
+
+
 def test_bounding_boxes_equal_find_objects(rng):
     lab, n = ndimage.label(rng.random((120, 90)) > 0.9, structure=EIGHT)
     y0, y1, x0, x1 = bounding_boxes(lab.astype(np.int32), n)
@@ -43,11 +53,7 @@ def test_peak_pixels_equal_maximum_filter_and_label(rng):
 
 
 def test_watershed_flood_equals_skimage(rng):
-    img = _smooth_field(rng, (300, 260), 3.0)
-    mask = img > np.percentile(img, 40)
-    peaks = peak_pixels(np.where(mask, img, -np.inf).astype(np.float32), mask)
-    seeds = np.zeros(img.shape, np.int32)
-    seeds.ravel()[peaks] = np.arange(1, peaks.size + 1)
+    img, mask, seeds, peaks = _seeded(rng, (300, 260), 3.0, 40)
     ours = watershed_flood(img, seeds, mask)
     ref = watershed(-img, seeds, mask=mask, connectivity=2)
     assert peaks.size > 20
@@ -100,11 +106,7 @@ def _saddles_numpy(basins, values, n):
 
 
 def test_border_saddles_equal_reference(rng):
-    img = _smooth_field(rng, (60, 50), 2.0)
-    mask = img > np.percentile(img, 35)
-    peaks = peak_pixels(np.where(mask, img, -np.inf).astype(np.float32), mask)
-    seeds = np.zeros(img.shape, np.int32)
-    seeds.ravel()[peaks] = np.arange(1, peaks.size + 1)
+    img, mask, seeds, _ = _seeded(rng, (60, 50), 2.0, 35)
     basins = watershed_flood(img, seeds, mask)
     a, b, s = border_saddles(basins, img, int(basins.max()))
     ra, rb, rs = _saddles_numpy(basins, img, int(basins.max()))
