@@ -548,7 +548,7 @@ def train(
     >>> t = Table(iris.data, names=["sepal_length", "sepal_width", "petal_length",
     ...                              "petal_width"])
     >>> t["species"] = iris.target_names[iris.target]
-    >>> m = train(t, "species", model="logreg", seed=0)
+    >>> m = train(t, "species", model="logreg", seed=0, importance=False)
     >>> m.cv, m.repeats, m.cv_scores["accuracy"] > 0.95
     (10, 10, True)
     >>> m.predict(t[:2])["pred_species"].tolist()
