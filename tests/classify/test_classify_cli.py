@@ -41,7 +41,7 @@ def test_train_predict_report(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert rc == 0
-    assert "4-fold cross-validation (seed 2)" in out
+    assert "4-fold cross-validation x 10 repeats (seed 2)" in out  # 60 rows: 10 repeats
     assert "balanced_accuracy" in out and "features: gini, m20, concentration" in out
     assert model.is_file()
 
@@ -63,7 +63,7 @@ def test_train_predict_report(tmp_path, capsys):
         assert (rep / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     scores = json.loads((rep / "scores.json").read_text())
     assert scores["classes"] == ["spheroid", "disk", "irregular"]
-    assert np.sum(scores["confusion"]) == 60
+    assert np.sum(scores["confusion"]) == 600 and scores["repeats"] == 10  # each row 10 times
     assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave no temporary files
 
 

@@ -19,12 +19,22 @@ def _example(name: str) -> str:
 
 
 def test_iris_example():
+    # The example uses the defaults of train() (as the command line does): this fails if
+    # a default model or the default cross-validation protocol gets worse.
     ns: dict = {}
     exec(compile(_example("iris"), f"{DOC}:iris", "exec"), ns)
     for key in ("rf", "svm"):
         model = ns[key]
+        assert model.seed == 0 and model.model == key
+        # stratified 10-fold cross-validation, repeated 10 times: out-of-fold predictions
+        assert (model.cv, model.repeats, len(model.cv_folds)) == (10, 10, 100)
+        assert np.all(np.asarray(model.cv_folds["n_test"]) == 15)
+        assert model.confusion.sum(axis=1).tolist() == [500, 500, 500]
+        acc = np.trace(model.confusion) / 1500
+        assert acc == pytest.approx(model.cv_scores["accuracy"], abs=1e-9)
         assert model.cv_scores["accuracy"] >= 0.95, key
-        assert model.cv == 5 and model.confusion.sum() == 150
+        assert model.cv_scores["roc_auc"] >= 0.99, key
+        assert model.cv_std_repeats["accuracy"] < 0.01  # stable against the shuffle
 
 
 def test_galaxy_example(tmp_path, monkeypatch):

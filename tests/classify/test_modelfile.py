@@ -48,6 +48,7 @@ def saved(tmp_path_factory):
             "class",
             model=model,
             cv=3,
+            repeats=1,
             seed=3,
             importance=(model == "svm"),
             params={"n_estimators": 40} if model == "rf" else None,
@@ -109,7 +110,9 @@ def test_regression_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     t = blobs(n_per_class=20, seed=5)
     t["sersic_n"] = 1 + 3 * t["gini"] + rng.normal(0, 0.01, len(t))
-    m = train(t, "sersic_n", features=["gini", "m20"], model="svm", cv=3, importance=False)
+    m = train(
+        t, "sersic_n", features=["gini", "m20"], model="svm", cv=3, repeats=1, importance=False
+    )
     m.save(tmp_path / "n.zip")
     back = load(tmp_path / "n.zip")
     assert back.task == "regression" and back.classes is None

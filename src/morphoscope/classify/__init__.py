@@ -7,13 +7,21 @@ probabilities, permutation feature importance, and a model file that runs no cod
 loaded.
 
 >>> from morphoscope import classify
->>> model = classify.train("catalog.ecsv", "class", model="rf", cv=5)  # doctest: +SKIP
+>>> model = classify.train("catalog.ecsv", "class", model="rf")        # doctest: +SKIP
 >>> print(model.summary())                                             # doctest: +SKIP
 >>> model.save("galaxies.zip")                                         # doctest: +SKIP
 >>> predictions = classify.load("galaxies.zip").predict("new.ecsv")    # doctest: +SKIP
 """
 
-from .core import CLASSIFICATION_METRICS, REGRESSION_METRICS, TrainedModel, train
+from .core import (
+    CLASSIFICATION_METRICS,
+    DEFAULT_FOLDS,
+    REGRESSION_METRICS,
+    TrainedModel,
+    auto_folds,
+    auto_repeats,
+    train,
+)
 from .estimators import CLASSIFIERS, DEFAULTS, GRIDS, REGRESSORS, build_estimator
 from .modelfile import load
 from .plots import confusion_figure, importance_figure, regression_figure
@@ -25,10 +33,13 @@ __all__ = [
     "CLASS_ORDER",
     "DEFAULTS",
     "DEFAULT_BAD_FLAGS",
+    "DEFAULT_FOLDS",
     "GRIDS",
     "REGRESSION_METRICS",
     "REGRESSORS",
     "TrainedModel",
+    "auto_folds",
+    "auto_repeats",
     "build_estimator",
     "confusion_figure",
     "default_features",

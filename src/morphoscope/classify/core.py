@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import warnings
@@ -48,7 +49,15 @@ from .tables import (
     source_name,
 )
 
-__all__ = ["CLASSIFICATION_METRICS", "REGRESSION_METRICS", "TrainedModel", "train"]
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "DEFAULT_FOLDS",
+    "REGRESSION_METRICS",
+    "TrainedModel",
+    "auto_folds",
+    "auto_repeats",
+    "train",
+]
 
 #: Cross-validation scores of a classifier (mean over folds).
 CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
@@ -56,6 +65,52 @@ CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1_
 REGRESSION_METRICS: tuple[str, ...] = ("r2", "rmse", "mae")
 
 _IMPORTANCE_REPEATS = 5
+
+#: Folds of the default (``cv="auto"``) cross-validation.
+DEFAULT_FOLDS: int = 10
+# ``repeats="auto"``: repeat the k-fold split until about this many held-out predictions
+# have been made, at most _MAX_AUTO_REPEATS times.
+_AUTO_HELD_OUT = 2000
+_MAX_AUTO_REPEATS = 10
+
+
+def auto_folds(counts: Sequence[int] | int, task: str = "classification") -> int:
+    """Folds of ``cv="auto"``: :data:`DEFAULT_FOLDS` (10), or fewer for small tables.
+
+    Classification: 10, or the number of rows of the smallest class if that is smaller
+    (at least 2). Regression: 10, or the number of rows if that is smaller.
+
+    Parameters
+    ----------
+    counts : sequence of int or int
+        Rows per class (classification) or the number of rows (regression).
+    task : {"classification", "regression"}
+
+    Examples
+    --------
+    >>> auto_folds([50, 50, 50]), auto_folds([40, 6]), auto_folds(7, "regression")
+    (10, 6, 7)
+    """
+    n = int(np.min(counts)) if task == "classification" else int(np.sum(counts))
+    return int(max(2, min(DEFAULT_FOLDS, n)))
+
+
+def auto_repeats(n_rows: int, search: bool = False) -> int:
+    """Repetitions of ``repeats="auto"``: enough for about 2000 held-out predictions.
+
+    ``ceil(2000 / n_rows)``, between 1 and 10: 10 repetitions for tables of up to 200
+    rows, 2 for 1000 rows, 1 from 2000 rows on, so that the scores of small tables do not
+    depend on one random split while large tables are not trained 10 times over. With
+    ``search=True`` the nested search is already expensive: 1.
+
+    Examples
+    --------
+    >>> auto_repeats(150), auto_repeats(319), auto_repeats(1000), auto_repeats(5000)
+    (10, 7, 2, 1)
+    """
+    if search:
+        return 1
+    return int(min(_MAX_AUTO_REPEATS, max(1, math.ceil(_AUTO_HELD_OUT / max(1, n_rows)))))
 
 
 def _versions() -> dict[str, str]:
@@ -98,8 +153,13 @@ class TrainedModel:
         (:data:`CLASSIFICATION_METRICS` or :data:`REGRESSION_METRICS`); empty if ``cv=None``.
     cv_std : dict
         Standard deviation over the folds of each metric.
+    cv_std_repeats : dict
+        With repeated cross-validation (``repeats > 1``): standard deviation over the
+        repetitions of each repetition's mean, i.e. how much the score depends on the
+        random split; empty otherwise.
     cv_folds : astropy.table.Table or None
-        One row per fold: its metrics and, with ``search=True``, the chosen parameters.
+        One row per fold (``repeat``, ``fold``, ``n_test``, the metrics and, with
+        ``search=True``, the chosen parameters).
     confusion : numpy.ndarray or None
         Confusion matrix of the out-of-fold predictions (rows: true class, columns:
         predicted class, both in ``classes`` order); each training row counted once.
@@ -140,6 +200,7 @@ class TrainedModel:
         feature_importance: Table | None,
         versions: dict[str, str],
         train_seconds: float = float("nan"),
+        cv_std_repeats: dict[str, float] | None = None,
     ) -> None:
         self.model = model
         self.task = task
@@ -157,6 +218,7 @@ class TrainedModel:
         self._y = y
         self.cv_scores = cv_scores
         self.cv_std = cv_std
+        self.cv_std_repeats = dict(cv_std_repeats or {})
         self.cv_folds = cv_folds
         self.confusion = confusion
         self.cv_predictions = cv_predictions
@@ -192,15 +254,20 @@ class TrainedModel:
             "parameters: " + ", ".join(f"{k}={v}" for k, v in self.params.items()),
         ]
         if self.cv_scores:
+            rep = bool(self.cv_std_repeats)
             lines.append(
                 f"{self.cv}-fold cross-validation"
                 + (f" x {self.repeats} repeats" if self.repeats > 1 else "")
                 + f" (seed {self.seed}"
                 + (", nested grid search" if self.search else "")
-                + "):"
+                + "): mean +/- std over the folds"
+                + (" (std of the repeat means)" if rep else "")
             )
             for k, v in self.cv_scores.items():
-                lines.append(f"  {k:<18s} {v:8.4f} +/- {self.cv_std.get(k, float('nan')):.4f}")
+                line = f"  {k:<18s} {v:8.4f} +/- {self.cv_std.get(k, float('nan')):.4f}"
+                if rep:
+                    line += f" ({self.cv_std_repeats.get(k, float('nan')):.4f})"
+                lines.append(line)
         if self.confusion is not None:
             lines.append("confusion matrix (rows: true, columns: predicted):")
             names = [str(c) for c in self.classes]
@@ -296,11 +363,11 @@ def _detect_task(values: np.ndarray, task: str) -> str:
     return "regression" if values.dtype.kind == "f" else "classification"
 
 
-def _check_cv(cv) -> int | None:
-    if cv is None:
-        return None
+def _check_cv(cv) -> int | str | None:
+    if cv is None or (isinstance(cv, str) and cv == "auto"):
+        return cv
     if isinstance(cv, bool) or not isinstance(cv, int | np.integer) or cv < 2:
-        raise ParameterError("cv", cv, "an integer >= 2 (number of folds) or None")
+        raise ParameterError("cv", cv, "'auto', an integer >= 2 (number of folds) or None")
     return int(cv)
 
 
@@ -394,8 +461,8 @@ def train(
     features: Sequence[str] | None = None,
     model: str = "rf",
     task: str = "auto",
-    cv: int | None = 5,
-    repeats: int = 1,
+    cv: int | str | None = "auto",
+    repeats: int | str = "auto",
     search: bool = False,
     seed: int = 0,
     params: dict[str, Any] | None = None,
@@ -422,26 +489,32 @@ def train(
     task : {"auto", "classification", "regression"}
         ``"auto"``: regression for a floating-point label, classification otherwise
         (strings, integers, booleans).
-    cv : int or None
+    cv : "auto", int or None
         Folds of the stratified (classification) or plain (regression) k-fold
-        cross-validation, shuffled with ``seed``. ``None`` skips it (no scores).
-    repeats : int
+        cross-validation, shuffled with ``seed``. ``"auto"``: 10 folds, or as many as the
+        smallest class has rows if that is fewer (:func:`auto_folds`). ``None`` skips it
+        (no scores).
+    repeats : "auto" or int
         Repeat the k-fold split this many times with different shuffles and average
-        (repeated k-fold): the scores vary less with the seed. The confusion matrix sums
-        all repetitions (each row counted ``repeats`` times); ``cv_predictions`` come
+        (repeated k-fold), so that the scores depend less on one random split.
+        ``"auto"``: enough repetitions for about 2000 held-out predictions, between 1
+        and 10 (10 up to 200 rows, 1 from 2000 rows; 1 with ``search``;
+        :func:`auto_repeats`). The confusion matrix sums all repetitions (each row
+        counted ``repeats`` times); ``cv_predictions`` and the feature importance come
         from the first repetition.
     search : bool
         Choose hyper-parameters from :data:`~morphoscope.classify.estimators.GRIDS` by an
         inner 3-fold CV. The scores are then those of nested cross-validation (the search
         is repeated inside every outer fold), so they are not optimistic; the final model
-        uses the parameters chosen on all rows. Costs about ``(cv + 1) * 3 * grid size``
-        fits.
+        uses the parameters chosen on all rows. Costs about
+        ``(cv * repeats + 1) * 3 * grid size`` fits.
     seed : int
         Seed of the folds and of every random estimator.
     params : dict, optional
         Hyper-parameters by short name (ignored keys raise), e.g. ``{"C": 10.0}``.
     importance : bool
-        Compute permutation feature importance on each held-out fold (5 repeats).
+        Compute permutation feature importance on each held-out fold of the first
+        repetition (5 permutations per feature).
     bad_flags : int
         Rows whose ``flag`` column has any of these bits get all features set to NaN
         before imputation (default: ``NONPOSITIVE_FLUX | SMALL | MEASURE_FAILED``);
@@ -460,8 +533,10 @@ def train(
 
     Notes
     -----
-    Cost: ``cv + 1`` fits (times the grid with ``search``), plus
-    ``5 * n_features`` predictions per fold for the importance. The Gaussian process
+    Cost: ``cv * repeats + 1`` fits (times the grid with ``search``), plus
+    ``5 * n_features`` predictions per fold of the first repetition for the importance.
+    With the defaults that is 101 fits for tables of up to 200 rows and 11 fits from
+    2000 rows on. The Gaussian process
     scales as O(n^3) in time and O(n^2) in memory with the number of rows n; use it up
     to a few thousand rows.
 
@@ -473,9 +548,9 @@ def train(
     >>> t = Table(iris.data, names=["sepal_length", "sepal_width", "petal_length",
     ...                              "petal_width"])
     >>> t["species"] = iris.target_names[iris.target]
-    >>> m = train(t, "species", model="rf", seed=0)
-    >>> m.cv_scores["accuracy"] > 0.9
-    True
+    >>> m = train(t, "species", model="logreg", seed=0, importance=False)
+    >>> m.cv, m.repeats, m.cv_scores["accuracy"] > 0.95
+    (10, 10, True)
     >>> m.predict(t[:2])["pred_species"].tolist()
     ['setosa', 'setosa']
     """
@@ -484,9 +559,10 @@ def train(
     if not isinstance(model, str):
         raise ParameterError("model", model, "a model name")
     cv = _check_cv(cv)
-    if isinstance(repeats, bool) or not isinstance(repeats, int | np.integer) or repeats < 1:
-        raise ParameterError("repeats", repeats, "an integer >= 1")
-    repeats = int(repeats)
+    if not (isinstance(repeats, str) and repeats == "auto") and (
+        isinstance(repeats, bool) or not isinstance(repeats, int | np.integer) or repeats < 1
+    ):
+        raise ParameterError("repeats", repeats, "'auto' or an integer >= 1")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ParameterError("seed", seed, "an integer")
     seed = int(seed)
@@ -525,6 +601,8 @@ def train(
         lookup = {c: i for i, c in enumerate(classes.tolist())}
         y = np.array([lookup[v] for v in values.tolist()], dtype=np.int64)
         counts = np.bincount(y, minlength=classes.size)
+        if cv == "auto":
+            cv = auto_folds(counts)
         need = cv or 2
         if counts.min() < need:
             few = ", ".join(
@@ -540,9 +618,12 @@ def train(
     else:
         classes = None
         y = values.astype(np.float64)
+        if cv == "auto":
+            cv = auto_folds(y.size, "regression")
         if cv is not None and y.size < cv:
             raise InputError(source, f"{y.size} rows are fewer than cv={cv} folds")
 
+    repeats = auto_repeats(y.size, bool(search)) if repeats == "auto" else int(repeats)
     if params is not None and not isinstance(params, dict):
         raise ParameterError("params", params, "a dict of hyper-parameters")
     resolved_params(model, task, params)  # validates names early
@@ -572,6 +653,7 @@ def _train_checked(
     # --- cross-validation -------------------------------------------------------------
     cv_scores: dict[str, float] = {}
     cv_std: dict[str, float] = {}
+    cv_std_repeats: dict[str, float] = {}
     cv_folds = confusion = cv_pred = importance_table = None
     if cv is not None:
         if task == "classification" and repeats == 1:
@@ -611,14 +693,14 @@ def _train_checked(
                 cv_pred[te] = pred
             if confusion is not None:
                 confusion += confusion_matrix(y[te], pred, labels=np.arange(classes.size))
-            row = {"fold": fold, "n_test": len(te)}
+            row = {"repeat": fold // cv, "fold": fold % cv, "n_test": len(te)}
             row.update(
                 _fold_scores(task, y[te], pred, proba, 0 if classes is None else classes.size)
             )
             if search:
                 row["params"] = json.dumps(fold_params, sort_keys=True)
             rows.append(row)
-            if importance:
+            if importance and fold < cv:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     r = permutation_importance(
@@ -635,10 +717,15 @@ def _train_checked(
         for m in metrics:
             cv_scores[m] = float(np.nanmean(cv_folds[m]))
             cv_std[m] = float(np.nanstd(cv_folds[m]))
+            if repeats > 1:
+                per_repeat = np.asarray(cv_folds[m], float).reshape(repeats, cv)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # all-NaN repeat (a missing ROC AUC)
+                    cv_std_repeats[m] = float(np.nanstd(np.nanmean(per_repeat, axis=1)))
         if task == "classification":
             cv_pred = classes[cv_pred]
         if importance:
-            allimp = np.concatenate(imp_runs, axis=1)  # (n_features, folds * repeats)
+            allimp = np.concatenate(imp_runs, axis=1)  # (n_features, folds * permutations)
             order = np.argsort(-allimp.mean(axis=1), kind="stable")
             importance_table = Table(
                 {
@@ -682,4 +769,5 @@ def _train_checked(
         feature_importance=importance_table,
         versions=_versions(),
         train_seconds=time.perf_counter() - t0,
+        cv_std_repeats=cv_std_repeats,
     )

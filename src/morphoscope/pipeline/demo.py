@@ -318,7 +318,7 @@ def _train_classifier(path: Path, *, seed: int, shape, n_sources: int) -> Path:
     feats = [c for c in CLASSIFIER_FEATURES if c in table.colnames]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = train(table, "class", features=feats, model="rf", cv=3, seed=seed,
+        model = train(table, "class", features=feats, model="rf", cv=3, repeats=1, seed=seed,
                       importance=False)  # fmt: skip
     model.save(path)
     return path
