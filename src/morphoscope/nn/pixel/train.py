@@ -1,8 +1,10 @@
 """Training and evaluation of the PixelClassifier on simulated scenes.
 
 :func:`train` reads a configuration (the shipped ``config.yaml`` documents every key),
-simulates and caches the scenes, fits the U-Net with random crops, flips, rotations and
-random band dropout, keeps the epoch with the best validation score, evaluates it on
+simulates and caches the scenes, fits the U-Net on crops (most of them centred on an
+object of a class drawn uniformly) with flips, rotations and random band dropout, with a
+pixel loss, an object-balanced pixel loss and a per-object loss on the segment-aggregated
+probabilities, keeps the epoch with the best validation score, evaluates it on
 independent scenes drawn with the simulator's defaults, and writes the weights and a
 model card (``.json`` and ``.md``). The same configuration and seed give the same
 scenes and the same sequence of crops; thread scheduling in PyTorch may still change
@@ -113,7 +115,8 @@ def _crop_batch(scenes, rng, batch, crop, n_bands, p_drop, objects=None, p_objec
     :func:`_object_index`), so that rare and small classes are seen often.
 
     Returns the inputs, the truth classes, the truth segment labels (unique within
-    the batch) and the truth class of every label.
+    the batch; 0 = background), and the truth class and whole-scene area in pixels of
+    every label.
     """
     xs = np.zeros((batch, 2 * n_bands, crop, crop), dtype=np.float32)
     ys = np.zeros((batch, crop, crop), dtype=np.int64)
@@ -364,8 +367,7 @@ def train(
         weights = torch.tensor([float(w) for w in tcfg["class_weights"]])
         lw = {"pixel": 1.0, "balanced": 0.0, "object": 0.0, **(tcfg.get("loss_weights") or {})}
         p_object = float(tcfg.get("object_crops") or 0.0)
-        # Inference (validation included) undoes the class weighting of the loss, so that
-        # the outputs are calibrated probabilities.
+        # Inference (validation included) undoes the class weighting of the pixel loss.
         clf.config["logit_bias"] = [-float(np.log(w)) for w in weights.tolist()]
         history = []
         best_score, best_state, best_epoch = -np.inf, None, 0
