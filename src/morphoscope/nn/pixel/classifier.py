@@ -310,8 +310,9 @@ class PixelClassifier:
         Softening (in noise sigma) of the asinh scaling of the inputs.
     logit_bias : sequence of 5 floats, optional
         Added to the network's logits before the softmax. Training sets it to
-        ``-log(class_weights)``, which undoes the class weighting of the loss so that
-        the outputs are calibrated probabilities again. Default zeros.
+        ``-log(class_weights)``, which undoes the class weighting of the pixel loss
+        term (the object-balanced and per-object terms, and the object-centred crops,
+        still shift the balance towards the source classes). Default zeros.
     seed : int
         Seed of the initial weights.
 
