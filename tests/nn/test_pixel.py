@@ -280,3 +280,21 @@ def test_object_centred_crops_balance_classes():
         assert np.all(seg_class.numpy()[segs.numpy()] == np.where(segs.numpy() > 0,
                                                                   yb.numpy(), 0))  # fmt: skip
     assert seen[1] > seen[0] + 0.1, seen
+
+
+def test_inference_copy_equals_network(pretrained, rng):
+    """The folded, channels-last copy used by predict_proba gives the network's logits."""
+    import torch
+
+    from morphoscope.nn.pixel.model import inference_copy
+
+    net = pretrained.net.eval()
+    x = torch.from_numpy(rng.normal(size=(2, 2 * pretrained.n_bands, 96, 80)).astype(np.float32))
+    fast = inference_copy(net)
+    with torch.inference_mode():
+        ref = net(x)
+        got = fast(x.contiguous(memory_format=torch.channels_last))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # not modified
+    assert got.shape == ref.shape
+    assert float((got - ref).abs().max()) < 1e-4 * max(1.0, float(ref.abs().max()))

@@ -14,7 +14,7 @@ from astropy.table import Table
 
 from ...exceptions import InputError, ParameterError
 from ...io.validate import as_image
-from .model import UNet
+from .model import UNet, inference_copy
 
 __all__ = [
     "CLASS_NAMES",
@@ -501,12 +501,14 @@ class PixelClassifier:
         wsum = np.zeros((ny, nx), dtype=np.float64)
         boxes = [(y0, x0) for y0 in ys for x0 in xs]
         self.net.eval()
+        net = inference_copy(self.net)  # folded batch norms, channels-last: ~2x faster
         bias = torch.tensor(self.config["logit_bias"], dtype=torch.float32).view(1, -1, 1, 1)
         with torch.inference_mode():
             for b in range(0, len(boxes), batch_size):
                 chunk = boxes[b : b + batch_size]
                 batch = np.stack([x[:, y0 : y0 + ty, x0 : x0 + tx] for y0, x0 in chunk])
-                logits = self.net(torch.from_numpy(batch)) + bias
+                inp = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+                logits = net(inp).contiguous() + bias
                 prob = torch.softmax(logits, dim=1).numpy()
                 for (y0, x0), p in zip(chunk, prob, strict=True):
                     wy = blend_window(ty, overlap, y0 == 0, y0 + ty == ny)
