@@ -96,7 +96,7 @@ def add_parser(subparsers) -> None:
         choices=["full", "fast"],
         default=None,
         help="measurements per source: 'full' (default) statmorph's set and a Sersic fit "
-        "(40-130 ms per galaxy); 'fast' the first-order columns only (moments, radii, C, A, "
+        "(tens of ms per galaxy); 'fast' the first-order columns only (moments, radii, C, A, "
         "Gini, M20; ~1 us per pixel), for survey-scale mosaics",
     )
     p.add_argument(

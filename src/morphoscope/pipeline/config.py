@@ -58,9 +58,9 @@ _STAGE_PARAMS = ("segment", "measure", "sersicnet", "pixel", "emission", "classi
 #: Measurement sets (``morphoscope run --measure-set``, ``measure_set`` of a configuration):
 #: the keywords of :func:`~morphoscope.measure.measure` each one stands for. ``full``
 #: (default): statmorph's non-parametric set and a PSF-convolved Sersic fit per source
-#: (40-130 ms per galaxy); ``fast``: the vectorised first-order columns only (moments,
-#: growth radii, C, A, Gini, M20; about 1 microsecond per segment pixel), for survey-scale
-#: mosaics.
+#: (tens of milliseconds per galaxy); ``fast``: the vectorised first-order columns only
+#: (moments, growth radii, C, A, Gini, M20; about 1 microsecond per segment pixel), for
+#: survey-scale mosaics.
 MEASURE_SETS: dict[str, dict[str, bool]] = {
     "full": {"nonparametric": True, "sersic": True},
     "fast": {"nonparametric": False, "sersic": False},
