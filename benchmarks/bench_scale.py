@@ -9,6 +9,10 @@ pixels) is written as a float32 FITS file; then, each in a fresh process,
 * ``sep`` (peer, ``--peer``): ``sep.Background`` + ``sep.extract`` on the whole image
   (thresh 1.5 sigma, minarea 5, the same Gaussian filter), the usual whole-image approach.
 
+``--measure-set full|fast`` (passed to ``morphoscope run``) picks the measurements: ``full``
+(the default of ``measure``: statmorph's set and a Sérsic fit per source) or ``fast`` (the
+first-order columns only), printed in the header and stored in every JSON row.
+
 Printed per run: wall time, CPU time (user + system, all processes: on a shared machine
 the better measure of the work done), peak resident memory of the whole process tree (sum over the
 processes, sampled every 0.2 s, memory-mapped file pages included) and of its largest
@@ -25,8 +29,9 @@ placed at a random position, over a sky of 1 +- 1 with a weak gradient.
 Usage::
 
     python benchmarks/bench_scale.py [--sizes 4096 8192 16384] [--workers 2] [--peer]
-        [--work /tmp/bench_scale] [--keep]
-    python benchmarks/bench_scale.py --check 4096   # tiled == untiled, Dask == single process
+        [--measure-set full|fast] [--work /tmp/bench_scale] [--keep] [--json FILE]
+    python benchmarks/bench_scale.py --check 4096 [--measure-set fast]
+        # tiled == untiled, Dask == single process
 """
 
 from __future__ import annotations
@@ -195,47 +200,84 @@ def completeness(cat_xy: np.ndarray, truth: Table, radius: float = 2.0) -> float
     return float(np.mean(d <= radius))
 
 
-def check_same(size: int, work: Path, workers: int) -> None:
-    """Tiled (two tile sizes) vs untiled, and LocalCluster vs single process, on one field."""
-    from morphoscope.pipeline import run_pipeline
+def compare_catalogs(c1: Table, c2: Table) -> str:
+    """Column-by-column differences of two catalogs of the same sources in the same order.
 
+    Every column but the Sérsic fit's: largest ``|a - b| / max(1, |a|)`` and how many
+    sources differ by more than 1e-9 of it. The Sérsic fit (``sersic_*``, ``flag_sersic``,
+    batched Levenberg-Marquardt fits, see docs/scale.md): the fitted values in units of their
+    uncertainty, and how many sources differ by more than 0.1 sigma, change ``flag_sersic``,
+    or are finite in one catalog and NaN in the other.
+    """
+    labels = np.asarray(c1["label"])
+    worst, worst_col, n_other = 0.0, "", set()
+    sersic_sig, sersic_col, n_sersic, n_nan = 0.0, "", set(), set()
+    for col in c1.colnames:
+        if col == "label":
+            continue
+        a, b = np.asarray(c1[col], float), np.asarray(c2[col], float)
+        nan_diff = np.isfinite(a) != np.isfinite(b)
+        ok = np.isfinite(a) & np.isfinite(b)
+        sersic = col.startswith("sersic_") or col == "flag_sersic"
+        if sersic:
+            n_nan |= set(labels[nan_diff].tolist())
+        else:
+            n_other |= set(labels[nan_diff].tolist())
+        if not ok.any():
+            continue
+        diff = np.abs(a - b)
+        if not sersic:
+            rel = np.where(ok, diff / np.maximum(1.0, np.abs(a)), 0.0)
+            n_other |= set(labels[rel > 1e-9].tolist())
+            if rel.max() > worst:
+                worst, worst_col = float(rel.max()), col
+        elif col == "flag_sersic":
+            n_sersic |= set(labels[ok & (diff > 0)].tolist())
+        elif f"{col}_err" in c1.colnames:
+            e = np.asarray(c1[f"{col}_err"], float)
+            good = ok & np.isfinite(e) & (e > 0)
+            sig = np.where(good, diff / np.where(good, e, 1.0), 0.0)
+            n_sersic |= set(labels[sig > 0.1].tolist())
+            if sig.max() > sersic_sig:
+                sersic_sig, sersic_col = float(sig.max()), col
+    return (
+        f"other columns: largest relative difference {worst:.1e} ({worst_col or '-'}), "
+        f"{len(n_other)} sources beyond 1e-9; Sersic fit: largest {sersic_sig:.1e} sigma "
+        f"({sersic_col or '-'}), {len(n_sersic)} sources beyond 0.1 sigma or with another "
+        f"flag_sersic, {len(n_nan)} fitted in one run only"
+    )
+
+
+def check_same(size: int, work: Path, workers: int, measure_set: str = "full") -> None:
+    """Tiled (two tile sizes) vs untiled, and LocalCluster vs single process, on one field."""
+    from morphoscope.pipeline import measure_set_options, run_pipeline
+
+    opts = measure_set_options(measure_set)
+    print(f"# check {size}: measurement set {measure_set} {opts}", flush=True)
     path = work / f"check_{size}.fits"
     make_field(size, path)
-    ref = run_pipeline(str(path), report=False, tile=None)
+    ref = run_pipeline(str(path), report=False, tile=None, measure_options=opts)
     s1 = np.asarray(ref.segmap)
     c1 = ref.catalog[np.argsort(np.asarray(ref.catalog["label"]))]
     single = None
     for tile in (size // 4, size // 2):
-        res = run_pipeline(str(path), report=False, tile=tile)
+        res = run_pipeline(str(path), report=False, tile=tile, measure_options=opts)
         s2 = np.asarray(res.segmap)
         pairs = np.unique(np.stack([s1.ravel(), s2.ravel()]).astype(np.int64), axis=1)
         one_to_one = pairs.shape[1] == np.unique(s1).size == np.unique(s2).size
         lut = dict(zip(pairs[1], pairs[0], strict=True))
         c2 = res.catalog[np.argsort([lut[int(v)] for v in res.catalog["label"]])]
-        worst, worst_sersic, worst_err = 0.0, 0.0, 0.0
-        for col in c1.colnames:
-            a, b = np.asarray(c1[col], float), np.asarray(c2[col], float)
-            ok = np.isfinite(a) & np.isfinite(b)
-            if col == "label" or not ok.any():
-                continue
-            rel = np.abs(a[ok] - b[ok]) / np.maximum(1.0, np.abs(a[ok]))
-            if not col.startswith("sersic_"):
-                worst = max(worst, float(rel.max()))
-            elif col.endswith("_err"):
-                worst_err = max(worst_err, float((np.abs(a - b)[ok] / np.abs(a[ok])).max()))
-            elif f"{col}_err" in c1.colnames:
-                # Batched Levenberg-Marquardt fits: compared in units of their uncertainty.
-                e = np.asarray(c1[f"{col}_err"], float)[ok]
-                worst_sersic = max(worst_sersic, float(np.nanmax(np.abs(a - b)[ok] / e)))
+        d = compare_catalogs(c1, c2)
         print(
             f"# check {size}: tile {tile}: {len(c2)} sources (untiled {len(c1)}), labels "
-            f"one-to-one: {one_to_one}, largest relative difference {worst:.1e} (Sersic fit: "
-            f"{worst_sersic:.1e} sigma, uncertainties {worst_err:.1e} relative), fallback "
-            f"windows {res.catalog.meta['tiling']['fallback_windows']}",
+            f"one-to-one: {one_to_one}, fallback windows "
+            f"{res.catalog.meta['tiling']['fallback_windows']}; {d}",
             flush=True,
         )
         single = res
-    res = run_pipeline(str(path), report=False, tile=size // 2, workers=workers)
+    res = run_pipeline(
+        str(path), report=False, tile=size // 2, workers=workers, measure_options=opts
+    )
     same = np.array_equal(np.asarray(res.segmap), np.asarray(single.segmap)) and all(
         np.array_equal(np.asarray(res.catalog[c]), np.asarray(single.catalog[c]), equal_nan=True)
         for c in single.catalog.colnames
@@ -254,6 +296,12 @@ def _print_row(r: dict) -> None:
     )
 
 
+def _save(path: Path | None, results: list[dict]) -> None:
+    """Write the rows so far (after every run: a long benchmark keeps what it measured)."""
+    if path is not None:
+        path.write_text(json.dumps(results, indent=1))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192, 16384])
@@ -261,6 +309,12 @@ def main(argv=None) -> int:
     ap.add_argument("--tile", type=int, default=2048)
     ap.add_argument("--runs", nargs="+", default=["tiled", "dask"], choices=["tiled", "dask"])
     ap.add_argument("--peer", action="store_true", help="also run SEP on the whole image")
+    ap.add_argument(
+        "--measure-set",
+        choices=["full", "fast"],
+        default="full",
+        help="measurements of morphoscope run (default full: statmorph's set + Sersic fit)",
+    )
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_scale"))
     ap.add_argument("--keep", action="store_true", help="keep the fields and outputs")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
@@ -270,10 +324,16 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     if args.check:
-        check_same(args.check, args.work, args.workers)
+        check_same(args.check, args.work, args.workers, args.measure_set)
         return 0
     exe = [sys.executable, "-m", "morphoscope.cli"]
     results = []
+    print(
+        f"# measurement set: {args.measure_set}; tiles {args.tile}; {args.workers} Dask workers; "
+        f"load average {os.getloadavg()[0]:.1f}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        flush=True,
+    )
     print(
         f"{'size':>6} {'run':<8} {'sources':>8} {'wall s':>8} {'CPU s':>8} {'CPU s/Mpix':>10} "
         f"{'peak MB':>8} {'largest':>8} {'compl':>6}"
@@ -295,6 +355,8 @@ def main(argv=None) -> int:
                 str(args.tile),
                 "--workers",
                 str(workers),
+                "--measure-set",
+                args.measure_set,
                 "--no-report",
                 "--quiet",
                 "--out",
@@ -303,9 +365,11 @@ def main(argv=None) -> int:
             r = timed(cmd, args.work / f"log_{size}_{name}.txt")
             cat = Table.read(out / "catalog.ecsv")
             xy = np.column_stack([cat["xc_centroid"], cat["yc_centroid"]])
-            r.update(size=size, run=name, sources=len(cat), compl=completeness(xy, truth))
+            r.update(size=size, run=name, sources=len(cat), compl=completeness(xy, truth),
+                     measure_set=args.measure_set, load=os.getloadavg()[0])  # fmt: skip
             results.append(r)
             _print_row(r)
+            _save(args.json, results)
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
         if args.peer:
@@ -319,9 +383,11 @@ def main(argv=None) -> int:
                 )
                 cat = Table.read(out)
                 xy = np.column_stack([cat["x"], cat["y"]])
-                r.update(size=size, run="sep", sources=len(cat), compl=completeness(xy, truth))
+                r.update(size=size, run="sep", sources=len(cat), compl=completeness(xy, truth),
+                         measure_set="sep", load=os.getloadavg()[0])  # fmt: skip
                 results.append(r)
                 _print_row(r)
+                _save(args.json, results)
             except RuntimeError as exc:
                 print(f"{size:>6} sep      failed: {exc}", flush=True)
         if not args.keep:
@@ -334,8 +400,7 @@ def main(argv=None) -> int:
                 t = np.array([r[key] for r in rs])
                 slope = np.polyfit(np.log(area), np.log(t), 1)[0]
                 print(f"# {name}: {key} time ~ area^{slope:.2f} over {len(rs)} sizes")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    _save(args.json, results)
     return 0
 
 

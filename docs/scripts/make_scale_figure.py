@@ -8,8 +8,9 @@ Left: a 1024 x 1024 field of Gaussian galaxies (two of them larger than the over
 with ``tile=512`` (cores: white lines; one window: dashed), every source outlined in the
 colour of the tile that owns it (the tile holding the centre of its parent detection's
 bounding box). Right: CPU
-seconds per megapixel against the image size, from ``benchmarks/bench_scale.py --json``
-files (the figures of docs/scale.md when none is given).
+seconds per megapixel against the image size for the fast and the full measurement sets,
+from ``benchmarks/bench_scale.py --json`` files (the figures of docs/scale.md when none is
+given).
 """
 
 from __future__ import annotations
@@ -28,20 +29,22 @@ from scipy import ndimage
 from morphoscope.pipeline import run_pipeline
 from morphoscope.pipeline.tiling import DEFAULT_OVERLAP, plan_tiles
 
-# (size, run, CPU seconds) measured by benchmarks/bench_scale.py; see docs/scale.md.
+# Measured by benchmarks/bench_scale.py on 2026-11-24 (--measure-set fast with --peer: 4k-16k;
+# --measure-set full: 2k, 4k); see docs/scale.md.
 FIGURES: list[dict] = [
-    {"cpu": 5.0, "peak_mb": 703.0, "size": 2048, "run": "tiled"},
-    {"cpu": 12.5, "peak_mb": 1069.6, "size": 2048, "run": "dask"},
-    {"cpu": 1.2, "peak_mb": 940.9, "size": 2048, "run": "sep"},
-    {"cpu": 14.0, "peak_mb": 862.3, "size": 4096, "run": "tiled"},
-    {"cpu": 25.1, "peak_mb": 1717.8, "size": 4096, "run": "dask"},
-    {"cpu": 2.0, "peak_mb": 1048.4, "size": 4096, "run": "sep"},
-    {"cpu": 47.2, "peak_mb": 1084.2, "size": 8192, "run": "tiled"},
-    {"cpu": 60.6, "peak_mb": 1964.5, "size": 8192, "run": "dask"},
-    {"cpu": 5.0, "peak_mb": 1492.4, "size": 8192, "run": "sep"},
-    {"cpu": 193.9, "peak_mb": 1923.2, "size": 16384, "run": "tiled"},
-    {"cpu": 254.3, "peak_mb": 2830.0, "size": 16384, "run": "dask"},
-    {"cpu": 22.0, "peak_mb": 3304.5, "size": 16384, "run": "sep"},
+    {"size": 4096, "run": "tiled", "measure_set": "fast", "cpu": 9.0, "peak_mb": 779},
+    {"size": 4096, "run": "dask", "measure_set": "fast", "cpu": 15.7, "peak_mb": 1526},
+    {"size": 4096, "run": "sep", "measure_set": "sep", "cpu": 2.2, "peak_mb": 1049},
+    {"size": 8192, "run": "tiled", "measure_set": "fast", "cpu": 26.5, "peak_mb": 1023},
+    {"size": 8192, "run": "dask", "measure_set": "fast", "cpu": 48.2, "peak_mb": 1789},
+    {"size": 8192, "run": "sep", "measure_set": "sep", "cpu": 4.8, "peak_mb": 1492},
+    {"size": 16384, "run": "tiled", "measure_set": "fast", "cpu": 107.8, "peak_mb": 1861},
+    {"size": 16384, "run": "dask", "measure_set": "fast", "cpu": 176.3, "peak_mb": 2632},
+    {"size": 16384, "run": "sep", "measure_set": "sep", "cpu": 22.5, "peak_mb": 3323},
+    {"size": 2048, "run": "tiled", "measure_set": "full", "cpu": 19.1, "peak_mb": 666},
+    {"size": 2048, "run": "dask", "measure_set": "full", "cpu": 41.6, "peak_mb": 991},
+    {"size": 4096, "run": "tiled", "measure_set": "full", "cpu": 74.9, "peak_mb": 918},
+    {"size": 4096, "run": "dask", "measure_set": "full", "cpu": 155.4, "peak_mb": 1554},
 ]
 
 
@@ -62,7 +65,7 @@ def field(size=1024, seed=12):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", nargs="?", default="docs/images")
-    ap.add_argument("--bench", nargs="*", default=[])
+    ap.add_argument("--bench", nargs="*", default=[], help="JSON files replacing FIGURES")
     args = ap.parse_args(argv)
     img = field()
     tile = 512
@@ -109,23 +112,30 @@ def main(argv=None) -> int:
     ax.set_title(f"tile {tile}, overlap {DEFAULT_OVERLAP}: {len(res.catalog)} sources ")
     ax.set_axis_off()
 
-    figures = list(FIGURES)
-    for path in args.bench:
-        figures += json.loads(Path(path).read_text())
-    for run, marker in (("tiled", "o"), ("dask", "s"), ("sep", "^")):
-        rs = sorted((r for r in figures if r["run"] == run), key=lambda r: r["size"])
+    figures = [r for path in args.bench for r in json.loads(Path(path).read_text())]
+    figures = figures or list(FIGURES)
+    series = (
+        ("tiled", "fast", "o", "C0", "tiled, 1 process, fast set"),
+        ("dask", "fast", "s", "C1", "LocalCluster 2 workers, fast set"),
+        ("tiled", "full", "o", "C2", "tiled, 1 process, full set"),
+        ("dask", "full", "s", "C3", "LocalCluster 2 workers, full set"),
+        ("sep", "sep", "^", "C7", "SEP (peer), whole image"),
+    )
+    for run, mset, marker, colour, label in series:
+        rs = [r for r in figures if r["run"] == run and r.get("measure_set", "fast") == mset]
+        rs = sorted(rs, key=lambda r: r["size"])
         if rs:
             mp = np.array([r["size"] ** 2 / 1e6 for r in rs])
             cpu = np.array([r["cpu"] for r in rs])
-            bx.plot(mp, cpu / mp, marker=marker, label=run)
+            bx.plot(mp, cpu / mp, marker=marker, color=colour, label=label)
             for m, r in zip(mp, rs, strict=True):
-                bx.annotate(f"{r['peak_mb'] / 1024:.1f} GB", (m, r["cpu"] / m * 1.04), fontsize=8)
+                bx.annotate(f"{r['peak_mb'] / 1024:.1f} GB", (m, r["cpu"] / m * 1.08), fontsize=8)
     bx.set_xscale("log")
+    bx.set_yscale("log")
     bx.set_xlabel("image area (megapixels)")
     bx.set_ylabel("CPU seconds per megapixel (labels: peak memory)")
-    bx.set_ylim(bottom=0)
     bx.set_title("constant cost per pixel = time linear in the area")
-    bx.legend()
+    bx.legend(fontsize=8)
     fig.tight_layout()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

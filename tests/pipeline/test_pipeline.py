@@ -218,6 +218,22 @@ def test_config_file_and_stage_switches(field, tmp_path):
         Pipeline(bad).run()
 
 
+def test_measure_sets():
+    from morphoscope.exceptions import ParameterError
+    from morphoscope.pipeline import MEASURE_SETS, measure_set_options
+
+    assert PipelineConfig().measure_options == MEASURE_SETS["full"] == {
+        "nonparametric": True, "sersic": True}  # fmt: skip
+    cfg = PipelineConfig.from_dict({"measure_set": "fast", "measure": {"asymmetry": False}})
+    assert cfg.measure_options == {"nonparametric": False, "sersic": False, "asymmetry": False}
+    logged = cfg.to_dict()
+    assert logged["measure_set"] == "fast" and logged["measure_options"] == cfg.measure_options
+    # explicit keywords override the set's
+    assert measure_set_options("full", {"sersic": False})["sersic"] is False
+    with pytest.raises(ParameterError, match="measure_set"):
+        PipelineConfig(measure_set="quick")
+
+
 def test_parse_band():
     b = parse_band("F200W=a.fits[SCI],rms=0.5,psf=p.fits")
     assert (b.name, b.image, b.rms, b.psf) == ("F200W", "a.fits[SCI]", 0.5, "p.fits")

@@ -6,13 +6,21 @@ catalogs and report. ``run_demo`` does the same on a simulated field and scores 
 against the truth with :mod:`morphoscope.pipeline.evaluate`.
 """
 
-from .config import STAGES, PipelineConfig, load_config, parse_band
+from .config import (
+    MEASURE_SETS,
+    STAGES,
+    PipelineConfig,
+    load_config,
+    measure_set_options,
+    parse_band,
+)
 from .demo import DemoResult, measurement_accuracy, run_demo
 from .evaluate import detection_metrics, match_sources, segment_positions
 from .pipeline import Pipeline, Result, weighted_stack
 from .run import BandInput, PipelineResult, run_pipeline, write_outputs
 
 __all__ = [
+    "MEASURE_SETS",
     "STAGES",
     "BandInput",
     "DemoResult",
@@ -23,6 +31,7 @@ __all__ = [
     "detection_metrics",
     "load_config",
     "match_sources",
+    "measure_set_options",
     "measurement_accuracy",
     "parse_band",
     "run_demo",

@@ -538,7 +538,7 @@ class Pipeline:
         from ..segment.background import estimate_background
 
         cfg = self.config
-        opts = dict(cfg.measure)
+        opts = cfg.measure_options
         if not cfg.enabled("measure"):
             opts.update(nonparametric=False, sersic=False, asymmetry=False)
         if det_psf is not None and opts.get("sersic", True):

@@ -1054,12 +1054,16 @@ def maybe_run_tiled(
     measure_options: Mapping | None,
     out_dir: str | os.PathLike | None,
     progress: Callable[[str], None] | None = None,
+    config: Mapping | None = None,
 ):
     """The tiled branch of :func:`~morphoscope.pipeline.run_pipeline`.
 
     Returns a :class:`~morphoscope.pipeline.PipelineResult`, or None when the run is not
     tiled (``tile`` None/0, or ``"auto"`` on an image small enough to process whole, or
-    ``"auto"`` with several bands, which are processed whole).
+    ``"auto"`` with several bands, which are processed whole). With ``out_dir``, writes
+    ``segmap.fits``, ``catalog.ecsv``, ``catalog.fits`` and ``log.json`` (seconds per step,
+    the tiling, the segmentation parameters, the measurement keywords and ``config``, the
+    run's configuration as plain data, when given).
     """
     import astropy.units as u
 
@@ -1150,4 +1154,40 @@ def maybe_run_tiled(
         result.outputs["catalog"] = write_catalog(out / "catalog.ecsv", catalog)
         result.outputs["catalog_fits"] = write_catalog(out / "catalog.fits", catalog)
         result.timings["write"] = time.perf_counter() - t0
+        result.outputs["log"] = _write_log(
+            out / "log.json", result, measure_options=measure_options, config=config
+        )
     return result
+
+
+def _write_log(path: Path, result, *, measure_options, config) -> Path:
+    """``log.json`` of a tiled run: steps, tiling, parameters and configuration."""
+    import json
+
+    from .. import __version__
+    from ..io.write import atomic_write
+
+    def plain(value):
+        if value is None or isinstance(value, str | int | float | bool):
+            return value
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, Mapping):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return str(value)
+
+    log = {
+        "morphoscope": __version__,
+        "detection": result.detection_band,
+        "n_sources": len(result.catalog),
+        "tiling": plain(result.catalog.meta.get("tiling", {})),
+        "seconds": {k: round(float(v), 3) for k, v in result.timings.items()},
+        "segment": plain(result.segmentation.params),
+        "measure_options": plain(dict(measure_options or {})),
+        "config": plain(dict(config)) if config is not None else None,
+    }
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(log, indent=2), encoding="utf-8")
+    return path
