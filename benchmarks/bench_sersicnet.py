@@ -16,12 +16,13 @@
 Usage::
 
     python benchmarks/bench_sersicnet.py [--n-sim 3000] [--n-fit 30] [--threads 2]
-        [--data ../shared/data] [--out FILE.json]
+        [--fitters measure astropy+scipy statmorph] [--data ../shared/data] [--out FILE.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 import warnings
@@ -106,7 +107,7 @@ def fit_statmorph(image, rms, psf, seg):
 
 
 # ----------------------------------------------------------------------- simulated
-def simulated(net, n_sim, n_fit):
+def simulated(net, n_sim, n_fit, use=("measure", "astropy+scipy", "statmorph")):
     st = simulate_stamps(
         n_sim, seed=SEED, snr_range=(8.0, 1000.0), sersic_n_range=(0.5, 6.0),
         r_e_range=(1.0, 12.0), neighbours=0.3, max_offset=1.5,
@@ -127,11 +128,17 @@ def simulated(net, n_sim, n_fit):
         s = " | ".join(f"{b[k]['bias']:+.3f} {b[k]['scatter']:.3f} {b[k]['coverage']:.2f}"
                        for k in ("n", "r_e", "q"))  # fmt: skip
         print(f"  S/N {b['snr'][0]:5.0f}-{b['snr'][1]:5.0f} ({b['n']['count']:4d}): {s}")
+    print("S/N > 30 per resolution r_e/FWHM: n [dex] bias/scatter/cov | r_e [dex] | q")
+    for b in m["by_resolution"]:
+        s = " | ".join(f"{b[k]['bias']:+.3f} {b[k]['scatter']:.3f} {b[k]['coverage']:.2f}"
+                       for k in ("n", "r_e", "q"))  # fmt: skip
+        lo, hi = b["r_e_over_fwhm"]
+        print(f"  r_e/FWHM {lo:4.1f}-{hi:5.1f} ({b['n']['count']:4d}): {s}")
 
     # Fitters on the first n_fit stamps with S/N > 30 and no neighbour (a fair fit).
     sel = np.flatnonzero((truth["snr"] > 30) & ~truth["has_neighbour"])[:n_fit]
     results = {"sersicnet": {"seconds_per_galaxy": t_nn}}
-    fitters = {"measure": fit_measure, "astropy+scipy": None, "statmorph": fit_statmorph}
+    fitters = {k: None for k in ("measure", "astropy+scipy", "statmorph") if k in use}
     rows = {k: [] for k in fitters}
     times = {k: 0.0 for k in fitters}
     measure_has_sersic = None
@@ -177,15 +184,41 @@ def simulated(net, n_sim, n_fit):
                          p_nn["sersic_n_err_dex"])["coverage"]  # fmt: skip
     show("SersicNet", np.asarray(p_nn["sersic_n"]), np.asarray(p_nn["sersic_rhalf"]),
          np.asarray(p_nn["sersic_q"]), t_nn, cov)  # fmt: skip
+    cols = ("sersic_n", "sersic_rhalf", "sersic_q")
+    fitted = {"SersicNet": np.stack([np.asarray(p_nn[c], float) for c in cols], axis=1)}
     for name, r in rows.items():
         if not r:
             if name == "measure":
                 print("measure        (no sersic_* columns in morphoscope.measure: skipped)")
             continue
         a = np.array(r, dtype=float)
+        fitted[name] = a[:, :3]
         show(name, a[:, 0], a[:, 1], a[:, 2], times[name] / len(r))
         print(f"{'':14s} SersicNet is {times[name] / len(r) / t_nn:,.0f}x faster")
+    results["by_resolution"] = by_resolution(fitted, sub, truth["psf_fwhm"][sel])
     return results, m
+
+
+def by_resolution(fitted, sub, fwhm):
+    """n, r_e [dex] and q bias/scatter of each method in bins of true r_e / PSF FWHM."""
+    from morphoscope.nn.sersic.metrics import RESOLUTION_BINS
+
+    res = sub["r_e"] / fwhm
+    print("per resolution r_e/FWHM (same stamps): n bias/scatter [dex] | r_e [dex] | q")
+    out = []
+    for lo, hi in itertools.pairwise(RESOLUTION_BINS):
+        b = (res > lo) & (res <= hi)
+        row = {"r_e_over_fwhm": [lo, hi], "count": int(b.sum())}
+        for name, a in fitted.items():
+            sn = residual_stats(np.log10(a[b, 0]) - np.log10(sub["n"][b]))
+            sr = residual_stats(np.log10(a[b, 1]) - np.log10(sub["r_e"][b]))
+            sq = residual_stats(a[b, 2] - sub["q"][b])
+            row[name] = {"n": sn, "r_e": sr, "q": sq}
+            print(f"  {lo:4.1f}-{hi:5.1f} ({b.sum():4d}) {name:14s} {sn['bias']:+.3f} "
+                  f"{sn['scatter']:.3f} | {sr['bias']:+.3f} {sr['scatter']:.3f} | "
+                  f"{sq['bias']:+.3f} {sq['scatter']:.3f}")  # fmt: skip
+        out.append(row)
+    return out
 
 
 # ---------------------------------------------------------------------- throughput
@@ -343,6 +376,8 @@ def main(argv=None):
     ap.add_argument("--n-sim", type=int, default=3000)
     ap.add_argument("--n-fit", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fitters", nargs="*", default=["measure", "astropy+scipy", "statmorph"],
+                    choices=["measure", "astropy+scipy", "statmorph"])  # fmt: skip
     repo = Path(__file__).resolve().parents[1]
     data = [p / "shared" / "data" for p in (repo.parent, repo.parent.parent)]
     ap.add_argument("--data", default=str(next((d for d in data if d.exists()), data[0])))
@@ -355,7 +390,7 @@ def main(argv=None):
     if "throughput" not in args.skip:
         res["throughput"] = throughput(net, threads=args.threads)
     if "simulated" not in args.skip:
-        res["fitters"], res["simulated"] = simulated(net, args.n_sim, args.n_fit)
+        res["fitters"], res["simulated"] = simulated(net, args.n_sim, args.n_fit, args.fitters)
     if "real" not in args.skip and Path(args.data).exists():
         res["real"] = real(net, args.data)
     if args.out:

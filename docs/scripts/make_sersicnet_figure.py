@@ -6,7 +6,8 @@ Usage::
 
 Writes ``sersicnet_architecture.png``, ``sersicnet_accuracy.png`` (predicted versus
 true n, r_e, q on independent simulated stamps, and the coverage of the 68 % intervals
-per S/N bin), ``sersicnet_examples.png`` (stamps, reconstructions, residuals) and
+per S/N bin), ``sersicnet_resolution.png`` (scatter and bias per bin of r_e / PSF
+FWHM), ``sersicnet_examples.png`` (stamps, reconstructions, residuals) and
 copies the training ``loss_curve.png`` as ``sersicnet_loss.png`` (default folder:
 ``docs/images``).
 """
@@ -114,6 +115,30 @@ def accuracy(net, path, n):
     return st, m
 
 
+def resolution(m, path):
+    """Scatter and bias of n, r_e, q (S/N > 30) in bins of true r_e / PSF FWHM."""
+    bins = m["by_resolution"]
+    labels = [f"{b['r_e_over_fwhm'][0]:g}-{b['r_e_over_fwhm'][1]:g}\n({b['n']['count']})"
+              for b in bins]  # fmt: skip
+    labels[-1] = labels[-1].replace("-100", "+")
+    x = np.arange(len(bins))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
+    for key, mk, lab in (("n", "o-", "n [dex]"), ("r_e", "s-", "r_e [dex]"), ("q", "^-", "q")):
+        axes[0].plot(x, [b[key]["scatter"] for b in bins], mk, label=lab)
+        axes[1].plot(x, [b[key]["bias"] for b in bins], mk, label=lab)
+    axes[0].axhline(0.08, color="0.5", ls="--", lw=0.8, label="target n, r_e")
+    axes[0].axhline(0.05, color="0.5", ls=":", lw=0.8, label="target q")
+    axes[1].axhspan(-0.03, 0.03, color="0.9")
+    axes[1].axhline(0, color="k", lw=0.6)
+    for ax, title in zip(axes, ("robust scatter", "median bias"), strict=True):
+        ax.set_xticks(x, labels, fontsize=8)
+        ax.set(xlabel="true r_e / PSF FWHM (stamps)", title=f"{title}, S/N > 30")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def examples(net, st, path, k=5):
     sel = np.argsort(np.asarray(st.truth["snr"]))[:: max(1, len(st) // k)][:k]
     p, rec = net.predict(st.images[sel], psf_fwhm=st.psf_fwhm[sel], rms=st.rms[sel],
@@ -149,6 +174,7 @@ def main(argv=None):
     net = SersicNet.pretrained()
     architecture(out / "sersicnet_architecture.png")
     st, m = accuracy(net, out / "sersicnet_accuracy.png", args.n)
+    resolution(m, out / "sersicnet_resolution.png")
     examples(net, st, out / "sersicnet_examples.png")
     loss = WEIGHTS.with_name("loss_curve.png")
     if loss.exists():

@@ -29,6 +29,10 @@ def test_train_tiny_config(tmp_path, capsys):
     card = json.loads((out / "model_card.json").read_text())
     assert card["data"]["n_train"] == 96 and card["training"]["epochs"] == 2
     assert len(card["history"]["val_loss"]) == 2
+    assert card["history"]["samples_seen"] == [96, 192]
+    assert all(np.isfinite(card["history"]["val_n_scatter"]))
+    assert card["training"]["samples_seen"] == 192
+    assert "by_resolution" in card["metrics_snr_gt_30"]
     assert card["training"]["wall_seconds"] > 0
     assert {"n", "r_e", "q"} <= set(card["metrics_snr_gt_30"]["summary"])
     assert "Wall time" in (out / "model_card.md").read_text()
@@ -45,6 +49,10 @@ def test_config_errors(tmp_path):
         load_config(bad)
     with pytest.raises(ParameterError, match="epochs"):
         load_config(epochs="many")
+    with pytest.raises(ParameterError, match="n_weight"):
+        load_config(n_weight=0)
+    with pytest.raises(ParameterError, match="beta"):
+        load_config(beta=1.5)
     with pytest.raises(InputError, match="cannot read"):
         load_config(tmp_path / "missing.yaml")
     assert main(["nn", "train", "--config", str(bad)]) == 2

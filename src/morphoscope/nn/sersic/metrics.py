@@ -6,10 +6,13 @@ import itertools
 
 import numpy as np
 
-__all__ = ["SNR_BINS", "residual_stats", "sersic_metrics"]
+__all__ = ["RESOLUTION_BINS", "SNR_BINS", "residual_stats", "sersic_metrics"]
 
 #: Edges of the S/N bins of :func:`sersic_metrics`.
 SNR_BINS: tuple[float, ...] = (5.0, 15.0, 30.0, 100.0, 300.0, 1000.0)
+
+#: Edges of the bins in resolution, true ``r_e / psf_fwhm``, of :func:`sersic_metrics`.
+RESOLUTION_BINS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 100.0)
 
 
 def residual_stats(resid, err=None) -> dict[str, float]:
@@ -93,7 +96,7 @@ def sersic_metrics(pred, truth, *, snr_min: float = 30.0, size: int = 64) -> dic
         Columns ``n``, ``r_e``, ``q``, ``snr`` (and optionally ``flux``, ``pa``,
         ``x_offset``, ``y_offset``).
     snr_min : float
-        Only stamps with ``snr > snr_min`` enter ``summary``.
+        Only stamps with ``snr > snr_min`` enter ``summary`` and ``by_resolution``.
     size : int
         Stamp size (the centre is at ``(size - 1) / 2``).
 
@@ -101,8 +104,11 @@ def sersic_metrics(pred, truth, *, snr_min: float = 30.0, size: int = 64) -> dic
     -------
     metrics : dict
         ``count``, ``summary`` (per parameter: ``bias``, ``scatter`` = 1.4826 MAD,
-        ``std``, ``coverage``, ``count``; in dex for n, r_e, flux) and ``by_snr`` (the
-        same for n, r_e, q in the bins :data:`SNR_BINS`).
+        ``std``, ``coverage``, ``count``; in dex for n, r_e, flux), ``by_snr`` (the
+        same for n, r_e, q in the bins :data:`SNR_BINS`) and ``by_resolution`` (the
+        same for n, r_e, q of the stamps with ``snr > snr_min``, in bins of true
+        ``r_e / psf_fwhm`` :data:`RESOLUTION_BINS`; the PSF FWHM is the truth's
+        ``psf_fwhm`` column, else the prediction's).
     """
     if hasattr(truth, "colnames"):  # a Table: `in` would test rows, not columns
         truth = {c: np.asarray(truth[c]) for c in truth.colnames}
@@ -114,4 +120,17 @@ def sersic_metrics(pred, truth, *, snr_min: float = 30.0, size: int = 64) -> dic
         if b.any():
             s = _summary(pred, truth, b, size)
             by_snr.append({"snr": [lo, hi], **{k: s[k] for k in ("n", "r_e", "q")}})
-    return {"count": int(sel.sum()), "summary": _summary(pred, truth, sel, size), "by_snr": by_snr}
+    fwhm = np.asarray(truth["psf_fwhm"] if "psf_fwhm" in truth else pred["psf_fwhm"])
+    res = np.asarray(truth["r_e"]) / fwhm
+    by_res = []
+    for lo, hi in itertools.pairwise(RESOLUTION_BINS):
+        b = sel & (res > lo) & (res <= hi)
+        if b.any():
+            s = _summary(pred, truth, b, size)
+            by_res.append({"r_e_over_fwhm": [lo, hi], **{k: s[k] for k in ("n", "r_e", "q")}})
+    return {
+        "count": int(sel.sum()),
+        "summary": _summary(pred, truth, sel, size),
+        "by_snr": by_snr,
+        "by_resolution": by_res,
+    }
