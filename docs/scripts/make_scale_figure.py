@@ -30,7 +30,7 @@ from morphoscope.pipeline import run_pipeline
 from morphoscope.pipeline.tiling import DEFAULT_OVERLAP, plan_tiles
 
 # Measured by benchmarks/bench_scale.py on 2026-11-24 (--measure-set fast with --peer: 4k-16k;
-# --measure-set full: 2k, 4k); see docs/scale.md.
+# --measure-set full: 2k, 4k, and 16k tiled); see docs/scale.md.
 FIGURES: list[dict] = [
     {"size": 4096, "run": "tiled", "measure_set": "fast", "cpu": 9.0, "peak_mb": 779},
     {"size": 4096, "run": "dask", "measure_set": "fast", "cpu": 15.7, "peak_mb": 1526},
@@ -45,6 +45,7 @@ FIGURES: list[dict] = [
     {"size": 2048, "run": "dask", "measure_set": "full", "cpu": 41.6, "peak_mb": 991},
     {"size": 4096, "run": "tiled", "measure_set": "full", "cpu": 74.9, "peak_mb": 918},
     {"size": 4096, "run": "dask", "measure_set": "full", "cpu": 155.4, "peak_mb": 1554},
+    {"size": 16384, "run": "tiled", "measure_set": "full", "cpu": 938.3, "peak_mb": 1997},
 ]
 
 
