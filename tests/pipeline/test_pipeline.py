@@ -256,3 +256,14 @@ def test_stage_failure_flags_sources(field, monkeypatch):
     assert res.log["pixel"].status == "failed"
     assert np.all(res.catalog["flag_pixel"] == int(ms.Flag.MEASURE_FAILED))
     assert res.log["sersicnet"].status == "ok" and np.isfinite(res.catalog["nn_sersic_n"]).any()
+
+
+def test_pipeline_psf_fwhm_is_the_segment_estimate():
+    # The FWHM the pipeline gives SersicNet is the one detection uses (one estimator).
+    from morphoscope.pipeline.pipeline import psf_fwhm
+    from morphoscope.segment import psf_fwhm as segment_psf_fwhm
+
+    y, x = np.mgrid[-10:11, -10:11]
+    psf = (1 + (x**2 + y**2) / 1.6**2) ** -3.0  # Moffat beta 3, FWHM 1.63 px
+    assert psf_fwhm(psf) == segment_psf_fwhm(psf)
+    assert psf_fwhm(psf) == pytest.approx(2 * 1.6 * np.sqrt(2 ** (1 / 3) - 1), rel=0.06)

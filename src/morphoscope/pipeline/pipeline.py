@@ -52,6 +52,7 @@ from astropy.table import Table
 from ..exceptions import InputError, MorphoscopeWarning, ParameterError
 from ..flags import Flag
 from ..io import ImageData
+from ..segment.detect import psf_fwhm  # re-exported: the FWHM used for SersicNet
 from .config import STAGES, PipelineConfig, load_config
 from .run import BandInput, _as_bands
 
@@ -60,26 +61,6 @@ __all__ = ["Pipeline", "Result", "psf_fwhm"]
 _FAILED = int(Flag.MEASURE_FAILED)
 #: Per-band columns (fast first-order measurement) copied as ``<column>_<band>``.
 _BAND_COLUMNS = ("flux", "flux_err", "r50", "sn_per_pixel")
-
-
-def psf_fwhm(psf: np.ndarray) -> float:
-    """FWHM in pixels of a PSF image, from the area above half the peak.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> y, x = np.mgrid[-15:16, -15:16]
-    >>> g = np.exp(-(x**2 + y**2) / (2 * 2.0**2))           # sigma 2: FWHM 4.71
-    >>> round(psf_fwhm(g), 1)
-    4.7
-    """
-    from scipy.ndimage import zoom
-
-    p = np.nan_to_num(np.asarray(psf, float))
-    # Sub-pixel area: the PSF bilinearly resampled on a grid 8 times finer.
-    fine = zoom(p, 8, order=1, grid_mode=True, mode="nearest")
-    area = np.count_nonzero(fine >= 0.5 * p.max()) / 64.0
-    return float(2.0 * np.sqrt(area / np.pi))
 
 
 @dataclass
