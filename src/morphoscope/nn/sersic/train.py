@@ -470,6 +470,7 @@ def _plot_history(path: Path, history: dict) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     from ...io.write import atomic_write
 
@@ -493,6 +494,7 @@ def _plot_history(path: Path, history: dict) -> None:
         ax[2].axhline(0.05, color="0.5", ls=":", lw=0.8)
         ax[2].set(xlabel="training samples seen", ylabel="robust scatter",
                   title="validation, S/N > 30", xscale="log", yscale="log")  # fmt: skip
+        ax[2].xaxis.set_minor_formatter(NullFormatter())  # crowded labels within a decade
         ax[2].legend(fontsize=8)
     fig.tight_layout()
     with atomic_write(path) as tmp:
