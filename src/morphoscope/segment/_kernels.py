@@ -167,6 +167,17 @@ def _bin(bits):  # pragma: no cover - compiled
     return x >> _SHIFT
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _push(head, tail, nxt, b, i):  # pragma: no cover - compiled
+    """Append pixel ``i`` to bin ``b`` of the queue (linked lists ``head``/``tail``/``nxt``)."""
+    nxt[i] = -1
+    if tail[b] < 0:
+        head[b] = i
+    else:
+        nxt[tail[b]] = i
+    tail[b] = i
+
+
 def watershed_flood(values: np.ndarray, seeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Marker watershed flooding from the highest ``values`` down, 8-connected, in ``mask``.
 
@@ -219,13 +230,7 @@ def flood_into(values, out, mask, seed_pix):  # pragma: no cover - compiled
     tail = np.full(nbin, -1, np.int64)
     nxt = np.empty(npix, np.int64)
     for i in seed_pix:
-        b = _bin(bits[i]) - lo
-        nxt[i] = -1
-        if tail[b] < 0:
-            head[b] = i
-        else:
-            nxt[tail[b]] = i
-        tail[b] = i
+        _push(head, tail, nxt, _bin(bits[i]) - lo, i)
     cur = 0
     while cur < nbin:
         i = head[cur]
@@ -250,13 +255,7 @@ def flood_into(values, out, mask, seed_pix):  # pragma: no cover - compiled
                 if not flat_mask[j] or flat_out[j] != 0:
                     continue
                 flat_out[j] = lab
-                b = max(_bin(bits[j]) - lo, cur)
-                nxt[j] = -1
-                if tail[b] < 0:
-                    head[b] = j
-                else:
-                    nxt[tail[b]] = j
-                tail[b] = j
+                _push(head, tail, nxt, max(_bin(bits[j]) - lo, cur), j)
 
 
 @njit(cache=True, nogil=True)
