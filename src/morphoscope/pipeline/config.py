@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..exceptions import InputError, ParameterError
 from .run import BandInput
 
@@ -88,6 +90,23 @@ def measure_set_options(name: str, measure: Mapping | None = None) -> dict:
     if name not in MEASURE_SETS:
         raise ParameterError("measure_set", name, f"one of {list(MEASURE_SETS)}")
     return {**MEASURE_SETS[name], **dict(measure or {})}
+
+
+def plain_data(value):
+    """``value`` as JSON-ready data for the run logs: mappings and sequences converted
+    recursively, numpy scalars to Python numbers, paths to strings, other objects to
+    ``"<TypeName>"`` (arrays and models are not logged)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, Sequence):
+        return [plain_data(v) for v in value]
+    return f"<{type(value).__name__}>"
 
 
 def parse_band(text: str) -> BandInput:
@@ -272,37 +291,25 @@ class PipelineConfig:
 
     def to_dict(self) -> dict:
         """The configuration as plain data (what the run log records)."""
-
-        def s(value):
-            if value is None or isinstance(value, str | int | float | bool):
-                return value
-            if isinstance(value, os.PathLike):
-                return str(value)
-            if isinstance(value, Mapping):
-                return {str(k): s(v) for k, v in value.items()}
-            if isinstance(value, Sequence):
-                return [s(v) for v in value]
-            return f"<{type(value).__name__}>"
-
         return {
             "bands": {
                 b.name: {
-                    k: s(getattr(b, k))
+                    k: plain_data(getattr(b, k))
                     for k in ("image", "rms", "weight", "mask", "psf")
                     if getattr(b, k) is not None
                 }
                 for b in self.bands
             },
-            "detection": s(self.detection),
+            "detection": plain_data(self.detection),
             "emission": {
                 "medium": self.emission_medium,
                 "reference": list(self.emission_reference),
-                **s(self.emission),
+                **plain_data(self.emission),
             },
             "stages": {k: self.enabled(k) for k in _OPTIONAL},
-            **{k: s(getattr(self, k)) for k in _STAGE_PARAMS if k != "emission"},
+            **{k: plain_data(getattr(self, k)) for k in _STAGE_PARAMS if k != "emission"},
             "measure_set": self.measure_set,
-            "measure_options": s(self.measure_options),
+            "measure_options": plain_data(self.measure_options),
             "report": self.report,
         }
 

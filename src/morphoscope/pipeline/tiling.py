@@ -57,6 +57,7 @@ from scipy import ndimage
 
 from ..exceptions import InputError, MorphoscopeWarning, ParameterError
 from ..segment.background import BackgroundMesh, sampling
+from .config import plain_data
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -1167,26 +1168,15 @@ def _write_log(path: Path, result, *, measure_options, config) -> Path:
     from .. import __version__
     from ..io.write import atomic_write
 
-    def plain(value):
-        if value is None or isinstance(value, str | int | float | bool):
-            return value
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, Mapping):
-            return {str(k): plain(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [plain(v) for v in value]
-        return str(value)
-
     log = {
         "morphoscope": __version__,
         "detection": result.detection_band,
         "n_sources": len(result.catalog),
-        "tiling": plain(result.catalog.meta.get("tiling", {})),
+        "tiling": plain_data(result.catalog.meta.get("tiling", {})),
         "seconds": {k: round(float(v), 3) for k, v in result.timings.items()},
-        "segment": plain(result.segmentation.params),
-        "measure_options": plain(dict(measure_options or {})),
-        "config": plain(dict(config)) if config is not None else None,
+        "segment": plain_data(result.segmentation.params),
+        "measure_options": plain_data(dict(measure_options or {})),
+        "config": plain_data(dict(config)) if config is not None else None,
     }
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(log, indent=2), encoding="utf-8")
