@@ -114,20 +114,20 @@ def sersic_metrics(pred, truth, *, snr_min: float = 30.0, size: int = 64) -> dic
         truth = {c: np.asarray(truth[c]) for c in truth.colnames}
     snr = np.asarray(truth["snr"])
     sel = snr > snr_min
-    by_snr = []
-    for lo, hi in itertools.pairwise(SNR_BINS):
-        b = (snr > lo) & (snr <= hi)
-        if b.any():
-            s = _summary(pred, truth, b, size)
-            by_snr.append({"snr": [lo, hi], **{k: s[k] for k in ("n", "r_e", "q")}})
+
+    def binned(key, x, edges, within):
+        """n, r_e, q metrics of the stamps in ``within`` per bin ``(lo, hi]`` of ``x``."""
+        rows = []
+        for lo, hi in itertools.pairwise(edges):
+            b = within & (x > lo) & (x <= hi)
+            if b.any():
+                s = _summary(pred, truth, b, size)
+                rows.append({key: [lo, hi], **{k: s[k] for k in ("n", "r_e", "q")}})
+        return rows
+
+    by_snr = binned("snr", snr, SNR_BINS, np.ones(snr.shape, bool))
     fwhm = np.asarray(truth["psf_fwhm"] if "psf_fwhm" in truth else pred["psf_fwhm"])
-    res = np.asarray(truth["r_e"]) / fwhm
-    by_res = []
-    for lo, hi in itertools.pairwise(RESOLUTION_BINS):
-        b = sel & (res > lo) & (res <= hi)
-        if b.any():
-            s = _summary(pred, truth, b, size)
-            by_res.append({"r_e_over_fwhm": [lo, hi], **{k: s[k] for k in ("n", "r_e", "q")}})
+    by_res = binned("r_e_over_fwhm", np.asarray(truth["r_e"]) / fwhm, RESOLUTION_BINS, sel)
     return {
         "count": int(sel.sum()),
         "summary": _summary(pred, truth, sel, size),
