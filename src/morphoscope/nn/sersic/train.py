@@ -13,7 +13,7 @@ import torch
 
 from ...exceptions import InputError, ParameterError
 from .data import load_split
-from .metrics import sersic_metrics
+from .metrics import residual_stats, sersic_metrics
 from .model import IMAGE_GAIN, TARGETS, normalise_stamps
 from .net import SersicNet, _jsonable
 
@@ -145,7 +145,7 @@ def _val_scatter(net, mu, y, sel) -> tuple[float, float, float]:
         return (float("nan"),) * 3
     pred = mu * net.target_std + net.target_mean
     r = (pred - y)[sel][:, :3].numpy().astype(np.float64)
-    sc = [float(1.4826 * np.median(np.abs(c - np.median(c)))) for c in r.T]
+    sc = [residual_stats(c)["scatter"] for c in r.T]
     return sc[0], sc[1], sc[2]
 
 
