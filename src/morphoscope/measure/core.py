@@ -367,7 +367,8 @@ def measure(
         Outlier rejection of statmorph (pixels this many sigma from their neighbours' mean
         are masked); <= 0 disables it.
     n_jobs : int
-        Processes for the per-source statmorph set (-1 or 0: all cores).
+        Processes for the per-source statmorph set and threads for the batched Sersic fits
+        (-1 or 0: all cores).
 
     Returns
     -------
@@ -462,17 +463,17 @@ def _add_statmorph_set(
     flags[failed | (fm >= 4)] |= int(Flag.MEASURE_FAILED)
     if defer:
         return {"fits": fits, "msgs": msgs}
-    _finish(values, fits, msgs, psf, sersic, [f"label {int(v)}" for v in lab])
+    _finish(values, fits, msgs, psf, sersic, [f"label {int(v)}" for v in lab], n_jobs=n_jobs)
     return None
 
 
-def _finish(values, fits, msgs, psf, sersic, names, stacklevel=5) -> None:
+def _finish(values, fits, msgs, psf, sersic, names, stacklevel=5, n_jobs=1) -> None:
     """Run the (batched) Sersic fits, fill their columns and warn about bad rows."""
     from .runner import run_sersic
 
     fm = values["flag_statmorph"]
     if sersic:
-        cols, fs, smsgs = run_sersic(fits, psf)
+        cols, fs, smsgs = run_sersic(fits, psf, n_jobs)
         values.update(cols)
         values["flag_sersic"] = fs
         for i, m in enumerate(smsgs):
@@ -523,8 +524,8 @@ def measure_stamps(
     sersic, n_sigma_outlier
         As in :func:`measure`.
     n_jobs : int
-        Processes for the non-parametric part (-1 or 0: all cores); the Sersic fits are
-        batched in the calling process.
+        Processes for the non-parametric part and threads for the batched Sersic fits
+        (-1 or 0: all cores).
 
     Returns
     -------
@@ -572,7 +573,7 @@ def measure_stamps(
         )
     values = {k: np.concatenate([np.atleast_1d(r[k]) for r in rows]) for k in rows[0]}
     psf_arrs = [None if p is None else np.asarray(as_psf(p, "psfs"), float) for p in psf_list]
-    _finish(values, fits, msgs, psf_arrs, sersic, [f"stamp {i}" for i in range(n)], 3)
+    _finish(values, fits, msgs, psf_arrs, sersic, [f"stamp {i}" for i in range(n)], 3, n_jobs)
     table = _to_table(values, columns, True)
     table.add_column(np.arange(n), name="stamp", index=0)
     return table
