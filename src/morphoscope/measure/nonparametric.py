@@ -17,6 +17,7 @@ import numpy as np
 import scipy.optimize as opt
 from scipy import ndimage as ndi
 
+from ._sigma_clip import mode_clipped_stats
 from .apertures import circle_weights, ellipse_annulus_sum, ellipse_sum, ellipse_weights
 
 __all__ = ["QUANTITIES", "MorphologyState", "morphology_one", "stamp_slice"]
@@ -944,9 +945,6 @@ def _mid(s: _Source, seg_gini):
 
 
 def _segmap_shape_asym(s: _Source, ca, rpe):
-    from astropy.stats import sigma_clipped_stats
-    from photutils.background import ModeEstimatorBackground
-
     st = s.st
     ny, nx = s.cut.shape
     yy, xx = np.mgrid[0:ny, 0:nx]
@@ -961,10 +959,7 @@ def _segmap_shape_asym(s: _Source, ca, rpe):
         if np.sum(~total_mask) == 0:
             st.warn("[shape_asym] Asymmetry segmap undefined.", 2)
             return ~s.mask_nobg
-    est = ModeEstimatorBackground(median_factor=2.5, mean_factor=1.5)
-    mean, median, std = sigma_clipped_stats(
-        s.cut, mask=total_mask, sigma=3.0, maxiters=None, cenfunc=est
-    )
+    mean, median, std = mode_clipped_stats(s.cut[~total_mask], sigma=3.0)
     thr = 2.5 * median - 1.5 * mean + std
     sm = ndi.uniform_filter(s.cut, size=3.0)
     above = sm >= thr
