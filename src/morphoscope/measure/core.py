@@ -201,9 +201,13 @@ def _measure_core(
     flags[ok & ~inside] |= int(Flag.CENTROID_OUTSIDE)
 
     shape = shape_from_moments(groups, xc, yc)
-    r20, r50, r80 = growth_radii(groups, xc, yc)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conc = 5.0 * np.log10(r80 / r20)
+    if nonparametric:  # the statmorph set replaces the light-profile columns below
+        r20 = r50 = r80 = conc = g = m = np.full(n, np.nan)
+    else:
+        r20, r50, r80 = growth_radii(groups, xc, yc)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            conc = 5.0 * np.log10(r80 / r20)
+        g, m = gini(groups), m20(groups, xc, yc)
     max_value = np.full(n, np.nan)
     if groups.flux.size:
         mx = np.full(n, -np.inf)
@@ -257,8 +261,8 @@ def _measure_core(
         "r80": r80,
         "rhalf_circ": r50,
         "concentration": conc,
-        "gini": gini(groups),
-        "m20": m20(groups, xc, yc),
+        "gini": g,
+        "m20": m,
         "asymmetry": asym,
         "flag": flags,
     }
