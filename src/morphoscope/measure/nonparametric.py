@@ -18,6 +18,7 @@ import scipy.optimize as opt
 from scipy import ndimage as ndi
 
 from . import _asym
+from . import _mid as _mid_kernels
 from ._sigma_clip import mode_clipped_stats
 from .apertures import circle_weights, ellipse_annulus_sum, ellipse_sum
 
@@ -761,13 +762,9 @@ def _mid(s: _Source, seg_gini):
     def main_clump(q):
         thr = _quantile(sorted_nn, q)
         if thr <= 0:
-            above = nonneg >= thr
-            lab, _ = _label8(above)
-            return lab == lab[ic, jc], thr
-        above = sub >= thr
-        lab, _ = _label8(above)
+            return _mid_kernels.component_at(nonneg, thr, ic, jc), thr
         out = np.zeros(nonneg.shape, bool)
-        out[bx] = lab == lab[ic - oy, jc - ox]
+        out[bx] = _mid_kernels.component_at(sub, thr, ic - oy, jc - ox)
         return out, thr
 
     def seg_fn(q):
@@ -801,84 +798,12 @@ def _mid(s: _Source, seg_gini):
     )
     msub = cut_mid[mb]
     invalid = float(np.sum(cut_mid))
-    cache: dict[int, np.ndarray] = {}
-
-    def counts(q):
-        k = int(q * (len(sorted_mid) - 1))
-        if k not in cache:
-            thr = sorted_mid[k]
-            if thr <= 0:
-                cache[k] = np.array([cut_mid.size])
-            else:
-                lab, nf = _label8(msub >= thr)
-                c = np.bincount(lab.ravel(), minlength=nf + 1)[1:]
-                cache[k] = np.sort(c)[::-1]
-        return cache[k]
-
-    def ratio(q):
-        q = float(np.asarray(q).ravel()[0])
-        if q < 0 or q > 1:
-            return invalid
-        c = counts(q)
-        if len(c) == 1:
-            return invalid
-        return -1.0 * float(c[1]) ** 2 / float(c[0])
-
-    step = 0.02
-    multimode = None
-    while True:
-        qs = np.arange(0.0, 1.0, step)
-        rs = np.array([ratio(q) for q in qs])
-        k = int(np.argmin(rs))
-        q0, rmin = qs[k], rs[k]
-        if rmin < 0:
-            break
-        if step < 1e-3:
-            st.warn("[M statistic] Single clump!")
-            multimode = 0.0
-            break
-        step /= 2.0
-    if multimode is None:
-        res = opt.basinhopping(
-            ratio,
-            q0,
-            minimizer_kwargs={"method": "Nelder-Mead"},
-            niter=5,
-            T=-0.5 * rmin,
-            stepsize=step,
-            interval=5 / 2,
-            disp=False,
-            seed=0,
-        )
-        c = counts(res.x[0])
-        multimode = float(c[1]) / float(c[0])
-    # intensity and deviation
-    from skimage.feature import peak_local_max
-    from skimage.segmentation import watershed
-
-    smooth = ndi.gaussian_filter(cut_mid, 1.0)
-    peaks = peak_local_max(smooth, num_peaks=np.inf)
-    npk = peaks.shape[0]
-    markers = np.zeros(smooth.shape, np.int64)
-    if npk:
-        markers[peaks[:, 0], peaks[:, 1]] = np.arange(1, npk + 1)
-    labarr = watershed(-smooth, markers, connectivity=2, mask=smooth > 0)
-    sums = np.bincount(labarr.ravel(), weights=smooth.ravel(), minlength=npk + 1)[1:]
-    order = np.argsort(sums)[::-1]
-    sums = sums[order]
-    intensity = 0.0 if len(sums) <= 1 else float(sums[1] / sums[0])
-    if npk == 0:
-        st.warn("[deviation] There are no peaks.", 2)
-        deviation = np.nan
-    else:
-        yp, xp = peaks[order[0]]
-        m00, mx, my = _moments(cut_mid)
-        if m00 <= 0:
-            st.warn("[deviation] Nonpositive flux within MID segmap.", 2)
-            deviation = np.nan
-        else:
-            area = float(np.sum(seg_mid))
-            deviation = float(np.sqrt(np.pi / area) * np.hypot(xp - mx / m00, yp - my / m00))
+    multimode, single = _mid_kernels.multimode(msub, sorted_mid, cut_mid.size, invalid)
+    if single:
+        st.warn("[M statistic] Single clump!")
+    intensity, deviation, msg = _mid_kernels.intensity_deviation(cut_mid, seg_mid)
+    if msg:
+        st.warn(msg, 2)
     return multimode, intensity, deviation, seg_mid
 
 
