@@ -786,8 +786,7 @@ def _mid(s: _Source, seg_gini):
         if not seg[ic, jc]:
             st.warn("[segmap_mid] Adding brightest pixel to segmap.", 2)
             seg[ic, jc] = True
-        lab, _ = _label8(seg)
-        seg_mid = lab == lab[ic, jc]
+        seg_mid = _mid_kernels.component_at(seg.view(np.uint8), 1, ic, jc)
     cut_mid = np.where(seg_mid, nonneg, 0.0)
     sorted_mid = np.sort(cut_mid[~s.mask_nobg])
     # multimode: bounding box of the MID segmap (pixels outside are 0 there)
@@ -830,8 +829,7 @@ def _segmap_shape_asym(s: _Source, ca, rpe):
     if not above[ic, jc]:
         st.warn("[shape_asym] Adding brightest pixel to segmap.", 2)
         above[ic, jc] = True
-    lab, _ = _label8(above)
-    return lab == lab[ic, jc]
+    return _mid_kernels.component_at(above.view(np.uint8), 1, ic, jc)
 
 
 def sersic_start(s: _Source, values: dict):
