@@ -3,14 +3,22 @@
 
 Functions take the :class:`~morphoscope.measure.nonparametric._Source` as ``self``:
 ``asym_fn(s, c, image, kind)`` is the former ``s.asym_fn(c, image, kind)``.
+:func:`python_radii` gives a source the former Python Petrosian and fraction-radius methods
+(the code that :mod:`morphoscope.measure._radii` replaced).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.optimize as opt
+from photutils_apertures import (
+    circle_weights,
+    ellipse_annulus_sum,
+    ellipse_sum,
+    ellipse_weights,
+)
 
-from morphoscope.measure.apertures import circle_weights, ellipse_weights
-from morphoscope.measure.nonparametric import EXTENT_CAS, _Invalid
+from morphoscope.measure.nonparametric import ANNULUS, ETA, EXTENT_CAS, _Invalid, _Source
 
 
 def rotate_box(self, image, c, box):
@@ -116,3 +124,176 @@ def asym_fn(self, c, image, kind):
     if self.sky_asym is None:
         return abs_diff / abs_sum
     return (abs_diff - area * self.sky_asym) / abs_sum
+
+
+class _PythonRadii(_Source):
+    """A source whose radius methods are the former pure-Python ones."""
+
+    # -------------------------------------------------------------- petrosian
+    def _ap_mean(self, sl, w):
+        area = float(np.sum(self._omask[sl] * w))
+        if not area:
+            return 0.0
+        return float(np.sum(self.cut[sl] * w)) / area
+
+    def _petro_circ_fn(self, r, c):
+        sh = self.cut.shape
+        sl_o, w_o = circle_weights(sh, c[0], c[1], r + 0.5 * ANNULUS)
+        sl_i, w_i = circle_weights(sh, c[0], c[1], r - 0.5 * ANNULUS)
+        sl_a, w_a = circle_weights(sh, c[0], c[1], r)
+        ann = self._ann_mean(sl_o, w_o, sl_i, w_i)
+        ap = abs(self._ap_mean(sl_a, w_a))
+        if ap == 0:
+            self.st.warn("[rpetro_circ] Mean flux is zero.", 2)
+            ratio = float(ann != 0)
+        else:
+            ratio = ann / ap
+        return ratio - ETA
+
+    def _ann_mean(self, sl_o, w_o, sl_i, w_i):
+        so = float(np.sum(self.cut[sl_o] * w_o))
+        ao = float(np.sum(self._omask[sl_o] * w_o))
+        if w_i.size:
+            so -= float(np.sum(self.cut[sl_i] * w_i))
+            ao -= float(np.sum(self._omask[sl_i] * w_i))
+        return abs(so / ao) if ao else 0.0
+
+    def _petro_ellip_fn(self, a, c, elong, theta):
+        ao, ai = a + 0.5 * ANNULUS, a - 0.5 * ANNULUS
+        imgs = [self.cut, self._omask]
+        s_ann, a_ann = ellipse_annulus_sum(imgs, c[0], c[1], ai, ao, ao / elong, theta)
+        s_ap, a_ap = ellipse_sum(imgs, c[0], c[1], a, a / elong, theta)
+        ann = abs(s_ann / a_ann) if a_ann else 0.0
+        ap = abs(s_ap / a_ap) if a_ap else 0.0
+        if ap == 0:
+            self.st.warn("[rpetro_ellip] Mean flux is zero.", 2)
+            ratio = float(ann != 0)
+        else:
+            ratio = ann / ap
+        return ratio - ETA
+
+    def _approx_petro(self, rho, grid):
+        """Petrosian function on ``grid`` from pixel-centre sampling (for the coarse scan)."""
+        order = np.argsort(rho, axis=None)
+        rs = rho.ravel()[order]
+        cf = np.concatenate([[0.0], np.cumsum(self.cut.ravel()[order])])
+        ca = np.concatenate([[0.0], np.cumsum(self._omask.ravel()[order])])
+
+        def upto(r):
+            k = np.searchsorted(rs, r)
+            return cf[k], ca[k]
+
+        f_o, a_o = upto(grid + 0.5 * ANNULUS)
+        f_i, a_i = upto(grid - 0.5 * ANNULUS)
+        f_a, a_a = upto(grid)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ann = np.abs(np.where(a_o - a_i > 0, (f_o - f_i) / (a_o - a_i), 0.0))
+            ap = np.abs(np.where(a_a > 0, f_a / a_a, 0.0))
+            return np.where(ap > 0, ann / ap, 1.0) - ETA
+
+    def _scan_root(self, fn, lo, hi, name, rho=None):
+        """statmorph's bracket scan (100 steps) + brentq, skipping steps that are clearly
+        before the root according to a pixel-centre estimate ``rho`` of the profile."""
+        grid = np.linspace(lo, hi, 100)
+        start = 0
+        if rho is not None:
+            approx = self._approx_petro(rho, grid)
+            below = np.flatnonzero(approx < 0.15)
+            start = max(int(below[0]) - 1, 0) if below.size else 99
+        if start > 1 and not fn(grid[start - 1]) > 0:  # estimate too optimistic: full scan
+            start = 0
+        rmin = grid[start - 1] if start > 0 else None
+        for r in grid[start:]:
+            v = fn(r)
+            if v == 0:
+                return r
+            if v > 0:
+                rmin = r
+            else:
+                if rmin is None:
+                    self.st.warn(f"{name} < annulus_width! Setting {name} = annulus_width.", 2)
+                    return lo
+                return opt.brentq(fn, rmin, r, xtol=1e-6)
+        self.st.warn(f"[{name}] rpetro too large. Setting it to the stamp diagonal.", 2)
+        return hi
+
+    def _rho(self, c, elong=1.0, theta=0.0):
+        yy, xx = np.mgrid[0 : self.ny, 0 : self.nx]
+        dx, dy = xx - c[0], yy - c[1]
+        if elong == 1.0:
+            return np.hypot(dx, dy)
+        xp = dx * np.cos(theta) + dy * np.sin(theta)
+        yp = -dx * np.sin(theta) + dy * np.cos(theta)
+        return np.sqrt(xp**2 + (yp * elong) ** 2)
+
+    def rpetro_circ(self, c):
+        return self._scan_root(
+            lambda r: self._petro_circ_fn(r, c), ANNULUS, self.diag, "rpetro_circ", self._rho(c)
+        )
+
+    def rpetro_ellip(self, c, elong, theta):
+        return self._scan_root(
+            lambda a: self._petro_ellip_fn(a, c, elong, theta),
+            ANNULUS,
+            self.diag * elong,
+            "rpetro_ellip",
+            self._rho(c, elong, theta),
+        )
+
+    # ------------------------------------------------------- radius fractions
+    def _frac_radius(self, sum_fn, r_total, fraction, name, rho):
+        total = sum_fn(r_total)
+        if total == 0:
+            self.st.warn(f"[{name}] Total flux sum is zero.", 2)
+            return r_total
+        if total < 0:
+            self.st.warn(f"[{name}] Total flux sum is negative.", 2)
+            total = abs(total)
+
+        def fn(r):
+            if r == 0:
+                return -fraction
+            return abs(sum_fn(r)) / total - fraction
+
+        grid = np.linspace(0.0, r_total, 100)
+        # Skip the grid steps that a pixel-centre curve of growth puts clearly below the
+        # target (same bracket as the full scan, fewer exact evaluations).
+        order = np.argsort(rho, axis=None)
+        cf = np.concatenate([[0.0], np.cumsum(self.cut.ravel()[order])])
+        approx = np.abs(cf[np.searchsorted(rho.ravel()[order], grid)]) / total - fraction
+        above = np.flatnonzero(approx > -0.05)
+        start = max(int(above[0]) - 1, 0) if above.size else 0
+        if start > 1 and not fn(grid[start - 1]) <= 0:  # estimate too optimistic: full scan
+            start = 0
+        rmin = grid[start - 1] if start > 0 else 0.0
+        for r in grid[start:]:
+            v = fn(r)
+            if v <= 0:
+                rmin = r
+            else:
+                return opt.brentq(fn, rmin, r, xtol=1e-6)
+        raise _Invalid(f"[{name}] root not found within range")
+
+    def frac_circ(self, c, r_total, fraction):
+        sh = self.cut.shape
+
+        def sum_fn(r):
+            sl, w = circle_weights(sh, c[0], c[1], r)
+            return float(np.sum(self.cut[sl] * w))
+
+        return self._frac_radius(sum_fn, r_total, fraction, "r_circ", self._rho(c))
+
+    def frac_ellip(self, c, elong, theta, a_total, fraction):
+        return self._frac_radius(
+            lambda a: float(ellipse_sum([self.cut], c[0], c[1], a, a / elong, theta)[0]),
+            a_total,
+            fraction,
+            "r_ellip",
+            self._rho(c, elong, theta),
+        )
+
+
+def python_radii(s: _Source) -> _Source:
+    """Switch the source ``s`` (in place) to the Python radius methods; returns it."""
+    s.__class__ = _PythonRadii
+    return s

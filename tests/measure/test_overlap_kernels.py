@@ -1,13 +1,13 @@
 """The compiled overlap kernels against photutils.geometry, which they port."""
 
 import numpy as np
+import photutils_apertures as apertures
 import pytest
 from numba import njit
 from photutils.geometry import circular_overlap_grid as pu_circular
 from photutils.geometry import elliptical_overlap_grid as pu_elliptical
 
 from morphoscope.measure import _overlap as ov
-from morphoscope.measure import apertures
 
 TOL = 1e-12
 

@@ -9,10 +9,14 @@ entirely in numba, without a Python call, an array allocation and a slice per st
 
 The grid functions keep photutils' shortcuts (pixels outside the bounding box of the bounding
 circle are 0; for circles, pixels whose centre is well inside or well outside the circle are
-1 or 0 without the exact computation). The ellipse grid adds one more shortcut that does not
-change any number: a pixel whose reprojected square is separated from the unit circle by a
-margin of 1e-8 is given 0 directly, which is what the exact code returns for it, only much
-faster (for elongated ellipses most pixels of the bounding box are such pixels).
+1 or 0 without the exact computation). The ellipse grid, for which photutils has no such
+shortcut, gets three that do not change any number: a pixel whose reprojected square is
+separated from the unit circle by a margin of 1e-8 is given 0 directly (what the exact code
+returns for it), rows and column ranges that only contain such pixels are skipped, and a
+pixel whose four reprojected corners are inside the unit circle gets the area of its two
+triangles directly (what the exact code computes for it, with the same vertex order). For
+elongated ellipses most pixels of the bounding box are outside, and for large ones most
+are inside.
 
 Coordinates follow :mod:`morphoscope.measure.apertures`: 0-based pixel centres, x = column,
 y = row, angles in radians counter-clockwise from +x. The kernels are compiled on first use
@@ -415,6 +419,22 @@ def circular_overlap_single_exact(xmin, ymin, xmax, ymax, r):  # pragma: no cove
     )
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _circle_pixel(
+    frac, j, i, xmin, dx, pymin, pycen, pymax, r, prad, bxmin, bxmax, norm
+):  # pragma: no cover
+    """photutils' decision and value for pixel (j, i) (left at 0 when outside)."""
+    pxmin = xmin + i * dx
+    pxcen = pxmin + dx * 0.5
+    pxmax = pxmin + dx
+    if pxmax > bxmin and pxmin < bxmax:
+        d = math.sqrt(pxcen * pxcen + pycen * pycen)
+        if d < r - prad:
+            frac[j, i] = 1.0
+        elif d < r + prad:
+            frac[j, i] = circular_overlap_single_exact(pxmin, pymin, pxmax, pymax, r) / norm
+
+
 @njit(cache=True, nogil=True)
 def _circular_fill(frac, xmin, xmax, ymin, ymax, r):  # pragma: no cover - compiled
     ny, nx = frac.shape
@@ -426,22 +446,47 @@ def _circular_fill(frac, xmin, xmax, ymin, ymax, r):  # pragma: no cover - compi
     bymin = -r - 0.5 * dy
     bymax = +r + 0.5 * dy
     norm = dx * dy
+    # Per row, the columns whose centre is certainly farther than r + pixel_radius (0) or
+    # certainly nearer than r - pixel_radius (1) are found from the row's chord, with a
+    # margin of one column and eps; only the others go through photutils' per-pixel test.
+    eps = 1e-9 * (r + pixel_radius + 1.0)
+    r_out = r + pixel_radius
+    r_in = r - pixel_radius
     for j in range(ny):
         pymin = ymin + j * dy
         pycen = pymin + dy * 0.5
         pymax = pymin + dy
         if not (pymax > bymin and pymin < bymax):
             continue
-        for i in range(nx):
-            pxmin = xmin + i * dx
-            pxcen = pxmin + dx * 0.5
-            pxmax = pxmin + dx
-            if pxmax > bxmin and pxmin < bxmax:
-                d = math.sqrt(pxcen * pxcen + pycen * pycen)
-                if d < r - pixel_radius:
-                    frac[j, i] = 1.0
-                elif d < r + pixel_radius:
-                    frac[j, i] = circular_overlap_single_exact(pxmin, pymin, pxmax, pymax, r) / norm
+        ay = abs(pycen)
+        if not (ay < r_out + eps and dx > 0):  # whole row outside, or odd input: generic loop
+            if ay >= r_out + eps:
+                continue
+            for i in range(nx):
+                _circle_pixel(
+                    frac, j, i, xmin, dx, pymin, pycen, pymax, r, pixel_radius, bxmin, bxmax, norm
+                )
+            continue
+        half = math.sqrt(max(r_out * r_out - ay * ay, 0.0)) + eps
+        i0 = max(math.floor((-half - xmin) / dx - 0.5) - 1, 0)
+        i1 = min(math.ceil((half - xmin) / dx - 0.5) + 2, nx)
+        k0, k1 = i0, i0  # columns certainly inside: [k0, k1)
+        if r_in > ay + eps:
+            inner = math.sqrt(r_in * r_in - ay * ay) - eps
+            k0 = max(math.ceil((-inner - xmin) / dx - 0.5) + 1, i0)
+            k1 = min(math.floor((inner - xmin) / dx - 0.5), i1)
+            if k1 < k0:
+                k0, k1 = i0, i0
+        for i in range(i0, k0):
+            _circle_pixel(
+                frac, j, i, xmin, dx, pymin, pycen, pymax, r, pixel_radius, bxmin, bxmax, norm
+            )
+        for i in range(k0, k1):
+            frac[j, i] = 1.0
+        for i in range(k1, i1):
+            _circle_pixel(
+                frac, j, i, xmin, dx, pymin, pycen, pymax, r, pixel_radius, bxmin, bxmax, norm
+            )
 
 
 @njit(cache=True, nogil=True)
@@ -499,12 +544,22 @@ def _ellipse_pixel(xmin, ymin, xmax, ymax, rx, ry, cos_m_theta, sin_m_theta):  #
     ) * scale
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _inside_triangle_area(x1, y1, x2, y2, x3, y3):  # pragma: no cover - compiled
+    """``overlap_area_triangle_unit_circle`` for a triangle whose vertices are all inside
+    the unit circle: the triangle's area with photutils' vertex order (sorted by distance
+    from the origin), which fixes the rounding."""
+    x1, y1, _, x2, y2, _, x3, y3, _ = _sort_vertices(x1, y1, x2, y2, x3, y3)
+    return area_triangle(x1, y1, x2, y2, x3, y3)
+
+
 @njit(cache=True, nogil=True)
 def _ellipse_fill(frac, xmin, xmax, ymin, ymax, rx, ry, theta):  # pragma: no cover - compiled
     ny, nx = frac.shape
     dx = (xmax - xmin) / nx
     dy = (ymax - ymin) / ny
     norm = 1.0 / (dx * dy)
+    scale = rx * ry
     r = max(rx, ry)
     bxmin = -r - 0.5 * dx
     bxmax = +r + 0.5 * dx
@@ -525,30 +580,84 @@ def _ellipse_fill(frac, xmin, xmax, ymin, ymax, rx, ry, theta):  # pragma: no co
     h1 = abs(e2x * n1x + e2y * n1y)  # half-width of the pixel along n1
     h2 = abs(e1x * n2x + e1y * n2y)
     lim = 1.0 + _OUT_MARGIN
+    # Along a row the pixel centre moves by 2 e1 per pixel: the test along n1 (normal to
+    # e1) is the same for the whole row and the test along n2 bounds the columns. Both are
+    # taken with a slightly larger margin, so that only pixels the per-pixel test would
+    # reject are skipped.
+    b2 = 2.0 * (e1x * n2x + e1y * n2y)
+    # reprojected corners of the pixels of a row (photutils' x1, y1, ..., x4, y4),
+    # computed row by row in a loop the compiler can vectorise
+    u = np.empty((8, nx), np.float64)
     for j in range(ny):
         pymin = ymin + j * dy
         pymax = pymin + dy
         if not (pymax > bymin and pymin < bymax):
             continue
         pyc = pymin + 0.5 * dy
-        for i in range(nx):
+        px0 = xmin + 0.5 * dx
+        ax = (px0 * cos_m_theta - pyc * sin_m_theta) / rx
+        ay = (px0 * sin_m_theta + pyc * cos_m_theta) / ry
+        a1 = ax * n1x + ay * n1y
+        if abs(a1) - h1 > lim + 1e-9 * (1.0 + abs(a1)):
+            continue
+        a2 = ax * n2x + ay * n2y
+        i0, i1 = 0, nx
+        if b2 != 0.0:
+            span = h2 + lim + 1e-9 * (1.0 + abs(a2) + abs(b2) * nx)
+            t0 = (-span - a2) / b2
+            t1 = (span - a2) / b2
+            if t0 > t1:
+                t0, t1 = t1, t0
+            if t0 == t0 and t1 == t1:  # not NaN
+                i0 = max(i0, math.floor(max(t0, -1.0)) - 1)
+                i1 = min(i1, math.ceil(min(t1, nx + 1.0)) + 2)
+        bs = pymin * sin_m_theta
+        bc = pymin * cos_m_theta
+        ts = pymax * sin_m_theta
+        tc = pymax * cos_m_theta
+        for i in range(i0, i1):
             pxmin = xmin + i * dx
             pxmax = pxmin + dx
-            if pxmax > bxmin and pxmin < bxmax:
-                pxc = pxmin + 0.5 * dx
-                cx = (pxc * cos_m_theta - pyc * sin_m_theta) / rx
-                cy = (pxc * sin_m_theta + pyc * cos_m_theta) / ry
-                if abs(cx * n1x + cy * n1y) - h1 > lim or abs(cx * n2x + cy * n2y) - h2 > lim:
+            u[0, i] = (pxmin * cos_m_theta - bs) / rx
+            u[1, i] = (pxmin * sin_m_theta + bc) / ry
+            u[2, i] = (pxmax * cos_m_theta - bs) / rx
+            u[3, i] = (pxmax * sin_m_theta + bc) / ry
+            u[4, i] = (pxmax * cos_m_theta - ts) / rx
+            u[5, i] = (pxmax * sin_m_theta + tc) / ry
+            u[6, i] = (pxmin * cos_m_theta - ts) / rx
+            u[7, i] = (pxmin * sin_m_theta + tc) / ry
+        for i in range(i0, i1):
+            pxmin = xmin + i * dx
+            pxmax = pxmin + dx
+            if not (pxmax > bxmin and pxmin < bxmax):
+                continue
+            x1, y1, x2, y2 = u[0, i], u[1, i], u[2, i], u[3, i]
+            x3, y3, x4, y4 = u[4, i], u[5, i], u[6, i], u[7, i]
+            cx = 0.5 * (x1 + x3)  # pixel centre (only for the rejection test)
+            cy = 0.5 * (y1 + y3)
+            if abs(cx * n1x + cy * n1y) - h1 > lim or abs(cx * n2x + cy * n2y) - h2 > lim:
+                continue
+            dc = math.sqrt(cx * cx + cy * cy)
+            if dc > 0.0:
+                ux, uy = cx / dc, cy / dc
+                if dc - abs(e1x * ux + e1y * uy) - abs(e2x * ux + e2y * uy) > lim:
                     continue
-                dc = math.sqrt(cx * cx + cy * cy)
-                if dc > 0.0:
-                    ux, uy = cx / dc, cy / dc
-                    if dc - abs(e1x * ux + e1y * uy) - abs(e2x * ux + e2y * uy) > lim:
-                        continue
-                frac[j, i] = (
-                    _ellipse_pixel(pxmin, pymin, pxmax, pymax, rx, ry, cos_m_theta, sin_m_theta)
-                    * norm
+            if (
+                max(
+                    max(x1 * x1 + y1 * y1, x2 * x2 + y2 * y2),
+                    max(x3 * x3 + y3 * y3, x4 * x4 + y4 * y4),
                 )
+                < 1.0
+            ):
+                # all corners inside: the triangles are inside the circle
+                area = _inside_triangle_area(x1, y1, x2, y2, x3, y3) + _inside_triangle_area(
+                    x1, y1, x4, y4, x3, y3
+                )
+            else:
+                area = overlap_area_triangle_unit_circle(
+                    x1, y1, x2, y2, x3, y3
+                ) + overlap_area_triangle_unit_circle(x1, y1, x4, y4, x3, y3)
+            frac[j, i] = area * scale * norm
 
 
 @njit(cache=True, nogil=True)

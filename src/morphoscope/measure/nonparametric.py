@@ -2,10 +2,14 @@
 
 :func:`morphology_one` reproduces the algorithms of statmorph 0.7 (Rodriguez-Gomez et al.
 2019) step by step (same stamps, masks, apertures, root finders, minimisers and
-segmentation maps) but with cheaper primitives: exact aperture overlaps evaluated only on
-the aperture's bounding box (:mod:`.apertures`), the 180-degree rotation of the asymmetry
-done as a flip plus a 4-tap bilinear shift restricted to the aperture, connected-component
-labelling restricted to the segment's bounding box and memoised over quantiles.
+segmentation maps) in compiled code: photutils' exact aperture overlaps evaluated only on
+the aperture's bounding box (:mod:`._overlap`), scipy's Brent root finder, Nelder-Mead and
+basin-hopping ported step by step (:mod:`._roots`, :mod:`._asym`, :mod:`._mid`), the Petrosian
+and light-fraction radii (:mod:`._radii`), the asymmetry (:mod:`._asym`), flood-fill and
+union-find labelling (:mod:`._mid`) and the mode-centred sigma clipping
+(:mod:`._sigma_clip`). This module keeps the order of the steps, the flags and the messages;
+the compiled kernels return the same floating-point numbers as the Python, scipy,
+scikit-image, photutils and astropy code they replace (tested bit for bit).
 
 Problems never raise: they set ``flag`` (statmorph's scale: 0 good, 1 suspect, 2 bad,
 4 catastrophic), leave NaN values and add a message to ``warnings``.
@@ -17,10 +21,9 @@ import numpy as np
 import scipy.optimize as opt
 from scipy import ndimage as ndi
 
-from . import _asym
+from . import _asym, _radii
 from . import _mid as _mid_kernels
 from ._sigma_clip import mode_clipped_stats
-from .apertures import circle_weights, ellipse_annulus_sum, ellipse_sum
 
 __all__ = ["QUANTITIES", "MorphologyState", "morphology_one", "stamp_slice"]
 
@@ -213,168 +216,36 @@ class _Source:
             xc, yc = self.nx / 2.0, self.ny / 2.0
         return xc, yc
 
-    # -------------------------------------------------------------- petrosian
-    def _ap_mean(self, sl, w):
-        area = float(np.sum(self._omask[sl] * w))
-        if not area:
-            return 0.0
-        return float(np.sum(self.cut[sl] * w)) / area
-
-    def _petro_circ_fn(self, r, c):
-        sh = self.cut.shape
-        sl_o, w_o = circle_weights(sh, c[0], c[1], r + 0.5 * ANNULUS)
-        sl_i, w_i = circle_weights(sh, c[0], c[1], r - 0.5 * ANNULUS)
-        sl_a, w_a = circle_weights(sh, c[0], c[1], r)
-        ann = self._ann_mean(sl_o, w_o, sl_i, w_i)
-        ap = abs(self._ap_mean(sl_a, w_a))
-        if ap == 0:
-            self.st.warn("[rpetro_circ] Mean flux is zero.", 2)
-            ratio = float(ann != 0)
-        else:
-            ratio = ann / ap
-        return ratio - ETA
-
-    def _ann_mean(self, sl_o, w_o, sl_i, w_i):
-        so = float(np.sum(self.cut[sl_o] * w_o))
-        ao = float(np.sum(self._omask[sl_o] * w_o))
-        if w_i.size:
-            so -= float(np.sum(self.cut[sl_i] * w_i))
-            ao -= float(np.sum(self._omask[sl_i] * w_i))
-        return abs(so / ao) if ao else 0.0
-
-    def _petro_ellip_fn(self, a, c, elong, theta):
-        ao, ai = a + 0.5 * ANNULUS, a - 0.5 * ANNULUS
-        imgs = [self.cut, self._omask]
-        s_ann, a_ann = ellipse_annulus_sum(imgs, c[0], c[1], ai, ao, ao / elong, theta)
-        s_ap, a_ap = ellipse_sum(imgs, c[0], c[1], a, a / elong, theta)
-        ann = abs(s_ann / a_ann) if a_ann else 0.0
-        ap = abs(s_ap / a_ap) if a_ap else 0.0
-        if ap == 0:
-            self.st.warn("[rpetro_ellip] Mean flux is zero.", 2)
-            ratio = float(ann != 0)
-        else:
-            ratio = ann / ap
-        return ratio - ETA
-
-    def _approx_petro(self, rho, grid):
-        """Petrosian function on ``grid`` from pixel-centre sampling (for the coarse scan)."""
-        order = np.argsort(rho, axis=None)
-        rs = rho.ravel()[order]
-        cf = np.concatenate([[0.0], np.cumsum(self.cut.ravel()[order])])
-        ca = np.concatenate([[0.0], np.cumsum(self._omask.ravel()[order])])
-
-        def upto(r):
-            k = np.searchsorted(rs, r)
-            return cf[k], ca[k]
-
-        f_o, a_o = upto(grid + 0.5 * ANNULUS)
-        f_i, a_i = upto(grid - 0.5 * ANNULUS)
-        f_a, a_a = upto(grid)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ann = np.abs(np.where(a_o - a_i > 0, (f_o - f_i) / (a_o - a_i), 0.0))
-            ap = np.abs(np.where(a_a > 0, f_a / a_a, 0.0))
-            return np.where(ap > 0, ann / ap, 1.0) - ETA
-
-    def _scan_root(self, fn, lo, hi, name, rho=None):
-        """statmorph's bracket scan (100 steps) + brentq, skipping steps that are clearly
-        before the root according to a pixel-centre estimate ``rho`` of the profile."""
-        grid = np.linspace(lo, hi, 100)
-        start = 0
-        if rho is not None:
-            approx = self._approx_petro(rho, grid)
-            below = np.flatnonzero(approx < 0.15)
-            start = max(int(below[0]) - 1, 0) if below.size else 99
-        if start > 1 and not fn(grid[start - 1]) > 0:  # estimate too optimistic: full scan
-            start = 0
-        rmin = grid[start - 1] if start > 0 else None
-        for r in grid[start:]:
-            v = fn(r)
-            if v == 0:
-                return r
-            if v > 0:
-                rmin = r
-            else:
-                if rmin is None:
-                    self.st.warn(f"{name} < annulus_width! Setting {name} = annulus_width.", 2)
-                    return lo
-                return opt.brentq(fn, rmin, r, xtol=1e-6)
-        self.st.warn(f"[{name}] rpetro too large. Setting it to the stamp diagonal.", 2)
-        return hi
-
-    def _rho(self, c, elong=1.0, theta=0.0):
-        yy, xx = np.mgrid[0 : self.ny, 0 : self.nx]
-        dx, dy = xx - c[0], yy - c[1]
-        if elong == 1.0:
-            return np.hypot(dx, dy)
-        xp = dx * np.cos(theta) + dy * np.sin(theta)
-        yp = -dx * np.sin(theta) + dy * np.cos(theta)
-        return np.sqrt(xp**2 + (yp * elong) ** 2)
+    # ------------------------------------------------- Petrosian and fraction radii
+    # statmorph's bracket scans and brentq refinements, compiled (:mod:`._radii`); the
+    # warnings come back as codes and are replayed here in statmorph's order.
+    def _radius(self, value, code, name, nzero=0):
+        msgs, error = _radii.describe(code, name, nzero, value)
+        for msg, flag in msgs:
+            self.st.warn(msg, flag)
+        if error is not None:
+            raise (_Invalid if code & _radii.E_NOT_FOUND else ValueError)(error)
+        return float(value)
 
     def rpetro_circ(self, c):
-        return self._scan_root(
-            lambda r: self._petro_circ_fn(r, c), ANNULUS, self.diag, "rpetro_circ", self._rho(c)
-        )
+        r, code, nzero = _radii.rpetro_circ(self.cut, self._omask, float(c[0]), float(c[1]))
+        return self._radius(r, code, "rpetro_circ", nzero)
 
     def rpetro_ellip(self, c, elong, theta):
-        return self._scan_root(
-            lambda a: self._petro_ellip_fn(a, c, elong, theta),
-            ANNULUS,
-            self.diag * elong,
-            "rpetro_ellip",
-            self._rho(c, elong, theta),
+        r, code, nzero = _radii.rpetro_ellip(
+            self.cut, self._omask, float(c[0]), float(c[1]), float(elong), float(theta)
         )
-
-    # ------------------------------------------------------- radius fractions
-    def _frac_radius(self, sum_fn, r_total, fraction, name, rho):
-        total = sum_fn(r_total)
-        if total == 0:
-            self.st.warn(f"[{name}] Total flux sum is zero.", 2)
-            return r_total
-        if total < 0:
-            self.st.warn(f"[{name}] Total flux sum is negative.", 2)
-            total = abs(total)
-
-        def fn(r):
-            if r == 0:
-                return -fraction
-            return abs(sum_fn(r)) / total - fraction
-
-        grid = np.linspace(0.0, r_total, 100)
-        # Skip the grid steps that a pixel-centre curve of growth puts clearly below the
-        # target (same bracket as the full scan, fewer exact evaluations).
-        order = np.argsort(rho, axis=None)
-        cf = np.concatenate([[0.0], np.cumsum(self.cut.ravel()[order])])
-        approx = np.abs(cf[np.searchsorted(rho.ravel()[order], grid)]) / total - fraction
-        above = np.flatnonzero(approx > -0.05)
-        start = max(int(above[0]) - 1, 0) if above.size else 0
-        if start > 1 and not fn(grid[start - 1]) <= 0:  # estimate too optimistic: full scan
-            start = 0
-        rmin = grid[start - 1] if start > 0 else 0.0
-        for r in grid[start:]:
-            v = fn(r)
-            if v <= 0:
-                rmin = r
-            else:
-                return opt.brentq(fn, rmin, r, xtol=1e-6)
-        raise _Invalid(f"[{name}] root not found within range")
+        return self._radius(r, code, "rpetro_ellip", nzero)
 
     def frac_circ(self, c, r_total, fraction):
-        sh = self.cut.shape
-
-        def sum_fn(r):
-            sl, w = circle_weights(sh, c[0], c[1], r)
-            return float(np.sum(self.cut[sl] * w))
-
-        return self._frac_radius(sum_fn, r_total, fraction, "r_circ", self._rho(c))
+        r, code = _radii.frac_circ(self.cut, float(c[0]), float(c[1]), r_total, fraction)
+        return self._radius(r, code, "r_circ")
 
     def frac_ellip(self, c, elong, theta, a_total, fraction):
-        return self._frac_radius(
-            lambda a: float(ellipse_sum([self.cut], c[0], c[1], a, a / elong, theta)[0]),
-            a_total,
-            fraction,
-            "r_ellip",
-            self._rho(c, elong, theta),
+        r, code = _radii.frac_ellip(
+            self.cut, float(c[0]), float(c[1]), float(elong), float(theta), a_total, fraction
         )
+        return self._radius(r, code, "r_ellip")
 
     # -------------------------------------------------------------- asymmetry
     def asym_fn(self, c, image, kind):
@@ -569,13 +440,12 @@ def morphology_one(
     rp = guard(lambda: s.rpetro_circ(ca), "rpetro_circ")
     values["rpetro_circ"] = rp
     if rp is not None:
-        sl, w = circle_weights(s.cut.shape, ca[0], ca[1], EXTENT_FLUX * rp)
-        values["flux_circ"] = abs(float(np.sum(s.cut[sl] * w)))
+        values["flux_circ"] = abs(_radii.circle_sum(s.cut, ca[0], ca[1], EXTENT_FLUX * rp))
     rpe = guard(lambda: s.rpetro_ellip(ca, el, th), "rpetro_ellip")
     values["rpetro_ellip"] = rpe
     if rpe is not None:
         a = EXTENT_FLUX * rpe
-        values["flux_ellip"] = abs(float(ellipse_sum([s.cut], ca[0], ca[1], a, a / el, th)[0]))
+        values["flux_ellip"] = abs(_radii.ellipse_sum(s.cut, ca[0], ca[1], a, a / el, th))
 
     # Gini segmap, Gini, M20, S/N
     seg_gini = guard(lambda: _segmap_gini(s, rpe, xc, yc), "segmap_gini") if rpe else None
@@ -669,13 +539,22 @@ def morphology_one(
     return values, st, s
 
 
+def _ellipse_annulus_sum(img, xc, yc, a_in, a_out, b_out, theta) -> float:
+    """Exact sum over the elliptical annulus between semi-major axes ``a_in`` and ``a_out``
+    (inner semi-minor axis ``b_out * a_in / a_out``, as photutils' ``EllipticalAnnulus``)."""
+    args = (float(xc), float(yc))
+    outer = _radii.ellipse_sum(img, *args, float(a_out), float(b_out), float(theta))
+    inner = _radii.ellipse_sum(img, *args, float(a_in), float(b_out * a_in / a_out), float(theta))
+    return outer - inner
+
+
 def _segmap_gini(s: _Source, rpe, xc, yc):
     st = s.st
     sm = ndi.gaussian_filter(s.cut, PETRO_GINI * rpe, mode="constant", cval=0.0)
     a_in, a_out = rpe - 0.5 * ANNULUS, rpe + 0.5 * ANNULUS
     b_out = a_out / s.elong_a
     b_in = b_out * a_in / a_out
-    tot = float(ellipse_annulus_sum([sm], xc, yc, a_in, a_out, b_out, s.theta_a)[0])
+    tot = _ellipse_annulus_sum(sm, xc, yc, a_in, a_out, b_out, s.theta_a)
     area = np.pi * (a_out * b_out - a_in * b_in)
     above = sm >= tot / area
     lab, nf = _label8(above)
@@ -734,11 +613,9 @@ def _smoothness(s: _Source, ca, rp):
     sm = ndi.uniform_filter(s.cut, size=bsize)
     d = s.cut - sm
     d[d < 0] = 0.0
-    sh = s.cut.shape
-    sl_o, w_o = circle_weights(sh, ca[0], ca[1], r_out)
-    sl_i, w_i = circle_weights(sh, ca[0], ca[1], r_in)
-    flux = float(np.sum(s.cut[sl_o] * w_o)) - float(np.sum(s.cut[sl_i] * w_i))
-    diff = float(np.sum(d[sl_o] * w_o)) - float(np.sum(d[sl_i] * w_i))
+    x, y = float(ca[0]), float(ca[1])
+    flux = _radii.circle_sum(s.cut, x, y, r_out) - _radii.circle_sum(s.cut, x, y, r_in)
+    diff = _radii.circle_sum(d, x, y, r_out) - _radii.circle_sum(d, x, y, r_in)
     if flux <= 0:
         raise _Invalid("[smoothness] Nonpositive total flux.")
     if s.sky_smooth is None:
@@ -857,7 +734,8 @@ def sersic_start(s: _Source, values: dict):
         flag = 2
         a_in = reff
     b_out = (1 - ellip) * a_out
-    tot, area = ellipse_annulus_sum([s.cut, s._omask], x0, y0, a_in, a_out, b_out, theta)
+    tot = _ellipse_annulus_sum(s.cut, x0, y0, a_in, a_out, b_out, theta)
+    area = _ellipse_annulus_sum(s._omask, x0, y0, a_in, a_out, b_out, theta)
     amp = tot / area if area else 0.0
     if amp <= 0:
         msgs.append("[sersic] Nonpositive flux at r_e.")
