@@ -18,7 +18,7 @@ triangles directly (what the exact code computes for it, with the same vertex or
 elongated ellipses most pixels of the bounding box are outside, and for large ones most
 are inside.
 
-Coordinates follow :mod:`morphoscope.measure.apertures`: 0-based pixel centres, x = column,
+Coordinates: 0-based pixel centres, x = column,
 y = row, angles in radians counter-clockwise from +x. The kernels are compiled on first use
 and cached on disk (``cache=True``).
 """
@@ -698,7 +698,7 @@ def elliptical_overlap_grid(xmin, xmax, ymin, ymax, nx, ny, rx, ry, theta):  # p
 
 
 # ---------------------------------------------------------------------------------------------
-# Bounding boxes on an image, as morphoscope.measure.apertures
+# Bounding boxes on an image (the aperture's box, clipped to the image)
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
 def _box(ny_img, nx_img, xc, yc, rx, ry):  # pragma: no cover - compiled
@@ -711,7 +711,7 @@ def _box(ny_img, nx_img, xc, yc, rx, ry):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def circle_box(ny_img, nx_img, xc, yc, r):  # pragma: no cover - compiled
-    """Clipped bounding box ``(y0, y1, x0, x1)`` of a circle, as ``apertures.circle_weights``.
+    """Clipped bounding box ``(y0, y1, x0, x1)`` of a circle's exact weights.
 
     ``(0, 0, 0, 0)`` when ``r <= 0`` (or NaN) or the circle misses the image.
     """
@@ -725,7 +725,7 @@ def circle_box(ny_img, nx_img, xc, yc, r):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def ellipse_box(ny_img, nx_img, xc, yc, a, b):  # pragma: no cover - compiled
-    """Clipped bounding box ``(y0, y1, x0, x1)`` of an ellipse, as ``apertures.ellipse_weights``.
+    """Clipped bounding box ``(y0, y1, x0, x1)`` of an ellipse's exact weights.
 
     ``(0, 0, 0, 0)`` unless ``a > 0`` and ``b > 0``, or when the ellipse misses the image.
     """
@@ -754,7 +754,7 @@ def circle_box_weights(ny_img, nx_img, xc, yc, r):  # pragma: no cover - compile
     Returns
     -------
     y0, y1, x0, x1 : int
-        Bounding box clipped to the image, as :func:`morphoscope.measure.apertures.circle_weights`
+        Bounding box clipped to the image (as ``tests/photutils_apertures.py``)
         (``0, 0, 0, 0`` when ``r <= 0`` or the box is empty).
     w : ndarray of shape (y1 - y0, x1 - x0)
         Overlap fraction of every pixel in the box.
@@ -785,7 +785,7 @@ def ellipse_box_weights(ny_img, nx_img, xc, yc, a, b, theta):  # pragma: no cove
     -------
     y0, y1, x0, x1 : int
         Bounding box clipped to the image, as
-        :func:`morphoscope.measure.apertures.ellipse_weights` (``0, 0, 0, 0`` unless
+        ``ellipse_weights`` of ``tests/photutils_apertures.py`` (``0, 0, 0, 0`` unless
         ``a > 0`` and ``b > 0``, or when the box is empty).
     w : ndarray of shape (y1 - y0, x1 - x0)
         Overlap fraction of every pixel in the box.

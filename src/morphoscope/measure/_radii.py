@@ -230,7 +230,7 @@ def _box_sum(img, y0, y1, x0, x1, w, buf):  # pragma: no cover - compiled
 
 
 # ---------------------------------------------------------------------------------------------
-# aperture sums (as morphoscope.measure.apertures, photutils path)
+# aperture sums (photutils' exact overlaps; tests/photutils_apertures.py is the reference)
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
 def _sums(cut, omask, unmasked, y0, y1, x0, x1, w, buf):  # pragma: no cover - compiled
@@ -257,7 +257,7 @@ def _ellipse_sums(cut, omask, unmasked, xc, yc, a, b, theta, buf):  # pragma: no
 
 @njit(cache=True, nogil=True)
 def circle_sums(cut, omask, xc, yc, r, buf):  # pragma: no cover - compiled
-    """Exact circular-aperture sums of ``cut`` and ``omask`` (``apertures.circle_sum``).
+    """Exact circular-aperture sums of ``cut`` and ``omask`` (photutils' overlaps).
 
     Parameters
     ----------
@@ -280,14 +280,14 @@ def circle_sums(cut, omask, xc, yc, r, buf):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def ellipse_sums(cut, omask, xc, yc, a, b, theta, buf):  # pragma: no cover - compiled
-    """Exact elliptical-aperture sums of ``cut`` and ``omask`` (``apertures.ellipse_sum``
-    with photutils' overlaps); ``(0.0, 0.0)`` unless ``a > 0`` and ``b > 0``."""
+    """Exact elliptical-aperture sums of ``cut`` and ``omask`` (photutils' overlaps);
+    ``(0.0, 0.0)`` unless ``a > 0`` and ``b > 0``."""
     return _ellipse_sums(cut, omask, False, xc, yc, a, b, theta, buf)
 
 
 @njit(cache=True, nogil=True)
 def circle_sum(img, xc, yc, r):  # pragma: no cover - compiled
-    """``float(np.sum(img[sl] * w))`` for ``sl, w = apertures.circle_weights(...)``.
+    """``float(np.sum(img[sl] * w))`` for the box ``sl`` and exact weights ``w`` of the circle.
 
     ``flux_circ`` is ``abs(circle_sum(cut, xc, yc, 2 * rpetro_circ))``.
     """
@@ -298,7 +298,7 @@ def circle_sum(img, xc, yc, r):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def ellipse_sum(img, xc, yc, a, b, theta):  # pragma: no cover - compiled
-    """``apertures.ellipse_sum([img], xc, yc, a, b, theta)[0]`` on the photutils path.
+    """``float(np.sum(img[sl] * w))`` for an ellipse's box ``sl`` and exact weights ``w``.
 
     ``flux_ellip`` is ``abs(ellipse_sum(cut, xc, yc, A, A / elong, theta))`` with
     ``A = 2 * rpetro_ellip``.
