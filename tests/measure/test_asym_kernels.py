@@ -111,18 +111,6 @@ def test_constants_match_nonparametric():
     assert (_asym.PETRO_CAS, _asym.EXTENT_CAS) == (npm.PETRO_CAS, npm.EXTENT_CAS)
 
 
-def test_pairwise_sum_is_numpy_sum():
-    rng = np.random.default_rng(0)
-    for n in [*range(0, 300), 513, 1000, 1601, 4097, 20000]:
-        a = rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 6, n)
-        assert _asym._np_sum(a, n) == np.sum(a), n
-        if n % 9 == 0 and n:
-            assert _asym._np_sum(a, n) == np.sum(a.reshape(9, -1)), n
-        rows = rng.standard_normal((3, n + 5))
-        sums = _asym._np_sums(rows, 3, n)
-        assert list(sums) == [np.sum(r[:n]) for r in rows], n
-
-
 def test_sources_cover_the_paths(sources):
     assert any(s.any_mask for s, _ in sources)
     assert any(not s.any_mask for s, _ in sources)

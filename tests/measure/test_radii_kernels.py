@@ -155,12 +155,6 @@ def test_petro_objectives_match(sources):
         assert got == pytest.approx(s._petro_ellip_fn(r, c, 1.7, 0.4), rel=1e-12, abs=1e-15)
 
 
-@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 136, 1000, 4096, 9999, 70001])
-def test_pairwise_sum_is_numpys(n):
-    a = np.random.default_rng(n).normal(size=n) * np.exp(np.random.default_rng(1).normal(size=n))
-    assert _radii.pairwise_sum(a, n) == float(np.sum(a))
-
-
 # ------------------------------------------------------------------------------ edge cases
 def _source(image, mask=None):
     image = np.asarray(image, float)

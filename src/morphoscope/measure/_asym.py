@@ -4,7 +4,7 @@
 the four kinds ('cas', 'rms', 'outer', 'shape'): exact aperture weights on the aperture's
 bounding box (:mod:`._overlap`), the 180-degree bilinear rotation and the nearest-pixel
 rotated mask of that box, and the terms of the sums, in one pass over the box. The sums
-use numpy's pairwise summation (:func:`_np_sums`, the algorithm of ``np.sum`` on a
+use numpy's pairwise summation (:func:`._npsum.np_sums`, the algorithm of ``np.sum`` on a
 contiguous float64 array) over the same elements in the same order, so the values are
 bit-identical to the Python function's (the image must be finite, as ``s.cut`` is).
 
@@ -38,6 +38,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._npsum import np_sum as _np_sum
+from ._npsum import np_sums as _np_sums
 from ._overlap import circle_box_weights, ellipse_box_weights
 
 __all__ = [
@@ -110,100 +112,6 @@ EXTENT_CAS = 1.5
 FTOL = 1e-4
 MAXFUN = 400
 MAXITER = 400
-_PW_BLOCKSIZE = 128
-
-
-# ---------------------------------------------------------------------------- sums
-@njit(cache=True, nogil=True)
-def _pairwise_leaf(a, lo, n):  # pragma: no cover - compiled
-    """numpy's ``pairwise_sum_DOUBLE`` for ``n <= 128``: 8 accumulators, then the rest."""
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += a[i]
-        return res
-    r0 = a[lo]
-    r1 = a[lo + 1]
-    r2 = a[lo + 2]
-    r3 = a[lo + 3]
-    r4 = a[lo + 4]
-    r5 = a[lo + 5]
-    r6 = a[lo + 6]
-    r7 = a[lo + 7]
-    m = n - n % 8
-    i = 8
-    while i < m:
-        r0 += a[lo + i]
-        r1 += a[lo + i + 1]
-        r2 += a[lo + i + 2]
-        r3 += a[lo + i + 3]
-        r4 += a[lo + i + 4]
-        r5 += a[lo + i + 5]
-        r6 += a[lo + i + 6]
-        r7 += a[lo + i + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
-    return res
-
-
-@njit(cache=True, nogil=True)
-def _np_sums(a, nrows, n):  # pragma: no cover - compiled
-    """``np.sum(a[r, :n])`` for the rows ``r < nrows`` of the C-contiguous 2-d ``a``, bit for bit.
-
-    numpy sums a contiguous float64 array pairwise (``pairwise_sum_DOUBLE``): blocks of up to
-    128 elements with 8 accumulators; above that the sums of two halves (the first a
-    multiple of 8 long), recursively; the reduction adds the result to an initial 0.0. The
-    recursion, the same for all rows, is walked once on an explicit stack (numba's disk
-    cache does not reload recursive functions safely).
-    """
-    out = np.empty(nrows)
-    if n <= _PW_BLOCKSIZE:
-        for r in range(nrows):
-            out[r] = 0.0 + _pairwise_leaf(a[r], 0, n)
-        return out
-    frame = np.empty((64, 4), np.int64)  # lo, n, size of the left half, stage
-    left = np.empty((64, nrows))
-    ret = np.empty(nrows)
-    depth = 0
-    frame[0, 0] = 0
-    frame[0, 1] = n
-    while True:
-        m = frame[depth, 1]
-        if m > _PW_BLOCKSIZE:  # descend into the left half
-            n2 = m // 2
-            n2 -= n2 % 8
-            frame[depth, 2] = n2
-            frame[depth, 3] = 1
-            frame[depth + 1, 0] = frame[depth, 0]
-            frame[depth + 1, 1] = n2
-            depth += 1
-            continue
-        for r in range(nrows):
-            ret[r] = _pairwise_leaf(a[r], frame[depth, 0], m)
-        depth -= 1
-        while depth >= 0 and frame[depth, 3] == 2:  # right half done: left + right
-            for r in range(nrows):
-                ret[r] = left[depth, r] + ret[r]
-            depth -= 1
-        if depth < 0:
-            for r in range(nrows):
-                out[r] = 0.0 + ret[r]
-            return out
-        for r in range(nrows):  # left half done: now the right half
-            left[depth, r] = ret[r]
-        frame[depth, 3] = 2
-        frame[depth + 1, 0] = frame[depth, 0] + frame[depth, 2]
-        frame[depth + 1, 1] = frame[depth, 1] - frame[depth, 2]
-        depth += 1
-
-
-@njit(cache=True, nogil=True)
-def _np_sum(a, n):  # pragma: no cover - compiled
-    """``np.sum`` of the contiguous 1-d array ``a[:n]``, bit for bit."""
-    return _np_sums(a.reshape((1, a.size)), 1, n)[0]
 
 
 # ----------------------------------------------------------------------- asymmetry

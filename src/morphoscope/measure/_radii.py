@@ -9,7 +9,7 @@ skips steps, and the Brent refinement) runs in compiled code with the exact over
 :mod:`._overlap` and the solver of :mod:`._roots`.
 
 Same numbers: the aperture sums reproduce ``float(np.sum(image[box] * weights))`` bit for
-bit (numpy's pairwise summation, re-implemented), the objectives do the same operations in
+bit (numpy's pairwise summation, :mod:`._npsum`), the objectives do the same operations in
 the same order, and the root finder is a port of scipy's. The only difference is in the
 pre-estimate that decides how many scan steps to skip: numpy sums the pixel-centre curve of
 growth in the order of ``np.argsort`` (unstable, hardware dependent for tied radii), this
@@ -59,6 +59,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ._npsum import np_sum
 from ._overlap import circle_box_weights, ellipse_box_weights
 from ._roots import (
     CONTINUE,
@@ -94,7 +95,6 @@ __all__ = [
     "ellipse_sums",
     "frac_circ",
     "frac_ellip",
-    "pairwise_sum",
     "petro_circ_fn",
     "petro_ellip_fn",
     "rpetro_circ",
@@ -117,105 +117,6 @@ E_NAN = 128
 E_NOT_FOUND = 256
 E_ANY = E_SIGN | E_CONVERGE | E_NAN | E_NOT_FOUND
 
-_PW_BLOCK = 128
-
-
-# ---------------------------------------------------------------------------------------------
-# numpy's pairwise summation
-# ---------------------------------------------------------------------------------------------
-@njit(cache=True, nogil=True)
-def _pairwise_leaf(a, off, n):  # pragma: no cover - compiled
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += a[off + i]
-        return res
-    r0 = a[off]
-    r1 = a[off + 1]
-    r2 = a[off + 2]
-    r3 = a[off + 3]
-    r4 = a[off + 4]
-    r5 = a[off + 5]
-    r6 = a[off + 6]
-    r7 = a[off + 7]
-    m = n - (n % 8)
-    i = 8
-    while i < m:
-        p = off + i
-        r0 += a[p]
-        r1 += a[p + 1]
-        r2 += a[p + 2]
-        r3 += a[p + 3]
-        r4 += a[p + 4]
-        r5 += a[p + 5]
-        r6 += a[p + 6]
-        r7 += a[p + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[off + i]
-        i += 1
-    return res
-
-
-@njit(cache=True, nogil=True)
-def pairwise_sum(a, n):  # pragma: no cover - compiled
-    """Sum of ``a[:n]`` exactly as ``float(np.sum(a[:n]))`` (numpy's pairwise summation).
-
-    Parameters
-    ----------
-    a : ndarray, 1-D float64
-        Values (only the first ``n`` are used).
-    n : int
-        Number of values.
-
-    Returns
-    -------
-    float
-        The sum, bit-identical to numpy's for contiguous float64 data.
-    """
-    if n <= _PW_BLOCK:
-        return 0.0 + _pairwise_leaf(a, 0, n)
-    # numpy recurses: sum(a, n) = sum(a, n2) + sum(a + n2, n - n2), n2 = n // 2 rounded down
-    # to a multiple of 8, down to blocks of <= 128. Same tree, walked with an explicit stack.
-    offs = np.empty(64, np.int64)
-    ns = np.empty(64, np.int64)
-    stage = np.empty(64, np.int64)
-    acc = np.empty(64, np.float64)
-    top = 0
-    offs[0] = 0
-    ns[0] = n
-    stage[0] = 0
-    val = 0.0
-    while True:
-        nn = ns[top]
-        if nn > _PW_BLOCK:  # descend into the left half
-            n2 = nn // 2
-            n2 -= n2 % 8
-            stage[top] = 1
-            top += 1
-            offs[top] = offs[top - 1]
-            ns[top] = n2
-            stage[top] = 0
-            continue
-        val = _pairwise_leaf(a, offs[top], nn)
-        top -= 1
-        while True:  # hand the value up until a right half remains to be done
-            if top < 0:
-                return 0.0 + val
-            if stage[top] == 1:
-                acc[top] = val
-                stage[top] = 2
-                n2 = ns[top] // 2
-                n2 -= n2 % 8
-                top += 1
-                offs[top] = offs[top - 1] + n2
-                ns[top] = ns[top - 1] - n2
-                stage[top] = 0
-                break
-            val = acc[top] + val
-            top -= 1
-
 
 @njit(cache=True, nogil=True)
 def _box_sum(img, y0, y1, x0, x1, w, buf):  # pragma: no cover - compiled
@@ -226,7 +127,7 @@ def _box_sum(img, y0, y1, x0, x1, w, buf):  # pragma: no cover - compiled
         for i in range(bw):
             buf[k] = img[y0 + j, x0 + i] * w[j, i]
             k += 1
-    return pairwise_sum(buf, k)
+    return np_sum(buf, k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +139,7 @@ def _sums(cut, omask, unmasked, y0, y1, x0, x1, w, buf):  # pragma: no cover - c
     (``unmasked``) the second is the sum of the weights (``1.0 * w == w``)."""
     s = _box_sum(cut, y0, y1, x0, x1, w, buf)
     if unmasked:
-        return s, pairwise_sum(w.reshape(w.size), w.size)
+        return s, np_sum(w.reshape(w.size), w.size)
     return s, _box_sum(omask, y0, y1, x0, x1, w, buf)
 
 
