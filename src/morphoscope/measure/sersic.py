@@ -272,7 +272,8 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
     def conv_sel(img, kern, sel):
         return img if kern is None else _convolve_same(img, kern[sel], full, off)
 
-    def jacobian(pp, sel, single=True):
+    def jacobian(pp, sel, res, single=True):
+        """Derivatives of the weighted residuals ``res`` (at ``pp``) for the stamps ``sel``."""
         bn, dbn = _bn_coeffs(pp[:, 2])
         if single:
             f32 = np.float32
@@ -284,9 +285,14 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
         # During the iterations the derivatives only set the step direction, so they are
         # convolved in single precision (half the FFT cost); the residuals, which decide
         # whether a step is taken and where the fit ends, and the final derivatives, which
-        # give the uncertainties, are in double precision.
-        jac = conv_sel(jac, kf32 if single else kf4, sel)
-        return -(wts[sel][:, None] * jac).reshape(len(pp), 7, -1)
+        # give the uncertainties, are in double precision. The model is linear in the
+        # amplitude, so that derivative needs no convolution: w conv(m) = w data - res.
+        out = np.empty((len(pp), 7, H * W))
+        out[:, 1:] = -(
+            wts[sel][:, None] * conv_sel(jac[:, 1:], kf32 if single else kf4, sel)
+        ).reshape(len(pp), 6, -1)
+        out[:, 0] = (res - (wts[sel] * data[sel]).reshape(len(pp), -1)) / pp[:, 0, None]
+        return out
 
     all_idx = np.arange(B)
     p = clamp(p)
@@ -301,7 +307,7 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
         if a.size == 0:
             break
         n_iter[a] += 1
-        J = jacobian(p[a], a)  # (b, 7, N)
+        J = jacobian(p[a], a, r[a])  # (b, 7, N)
         A = np.einsum("bkn,bln->bkl", J, J)
         g = np.einsum("bkn,bn->bk", J, r[a])
         diag = np.maximum(np.einsum("bkk->bk", A), 1e-30)
@@ -335,7 +341,7 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
         stuck = a[~improved]
         converged[stuck] = True  # no downhill step even with heavy damping
         active[stuck] = False
-    J = jacobian(p, all_idx, single=False)
+    J = jacobian(p, all_idx, r, single=False)
     A = np.einsum("bkn,bln->bkl", J, J)
     dof = np.maximum(nvalid - 7, 1)
     chi2_dof = chi2 / dof
