@@ -162,9 +162,8 @@ def _measure_core(
     if not isinstance(n_jobs, int | np.integer):
         raise ParameterError("n_jobs", n_jobs, "an integer (-1 or 0: all cores)")
     data[bad] = 0.0
-    present = np.unique(seg[seg > 0])
     if labels is None:
-        lab = present
+        lab = np.unique(seg[seg > 0])
     else:
         try:
             lab = np.asarray(labels, dtype=np.int64).ravel()
@@ -268,6 +267,7 @@ def _measure_core(
     }
     # Sources with too few pixels: shape statistics are not meaningful.
     small = area < 3
+    any_small = bool(small.any())
     for key in (
         "ellipticity_centroid",
         "elongation_centroid",
@@ -280,7 +280,10 @@ def _measure_core(
         "r80",
         "rhalf_circ",
     ):
-        values[key] = np.where(small, np.nan, values[key]).astype(float)
+        if any_small:
+            values[key] = np.where(small, np.nan, values[key]).astype(float)
+        else:  # the same values, copied
+            values[key] = np.array(values[key], dtype=float)
     columns = dict(COLUMNS)
     pending = None
     if nonparametric:
@@ -449,7 +452,7 @@ def _add_statmorph_set(
     """Fill ``values`` with statmorph's quantities (and the Sersic fit); update ``flags``."""
     from .runner import run_nonparametric
 
-    clean = np.where(bad, 0.0, data)
+    clean = data  # its bad pixels are already 0.0 (np.where(bad, 0.0, data) is a copy of it)
     sm, fm, msgs, fits, failed = run_nonparametric(
         clean,
         seg,
@@ -575,12 +578,20 @@ def measure_stamps(
             {**COLUMNS, **NONPARAMETRIC_COLUMNS, **(SERSIC_COLUMNS if sersic else {})},
             True,
         )
-    values = {k: np.concatenate([np.atleast_1d(r[k]) for r in rows]) for k in rows[0]}
+    values = {k: _concatenate([r[k] for r in rows]) for k in rows[0]}
     psf_arrs = [None if p is None else np.asarray(as_psf(p, "psfs"), float) for p in psf_list]
     _finish(values, fits, msgs, psf_arrs, sersic, [f"stamp {i}" for i in range(n)], 3, n_jobs)
     table = _to_table(values, columns, True)
     table.add_column(np.arange(n), name="stamp", index=0)
     return table
+
+
+def _concatenate(parts: list) -> np.ndarray:
+    """``np.concatenate([np.atleast_1d(p) for p in parts])`` (1-d parts need no wrapping)."""
+    try:
+        return np.concatenate(parts)
+    except ValueError:  # a 0-d part
+        return np.concatenate([np.atleast_1d(p) for p in parts])
 
 
 def _one_stamp(task):

@@ -7,7 +7,8 @@ the aperture's bounding box (:mod:`._overlap`), scipy's Brent root finder, Nelde
 basin-hopping ported step by step (:mod:`._roots`, :mod:`._asym`, :mod:`._mid`), the Petrosian
 and light-fraction radii (:mod:`._radii`), the asymmetry (:mod:`._asym`), flood-fill and
 union-find labelling (:mod:`._mid`) and the mode-centred sigma clipping
-(:mod:`._sigma_clip`). This module keeps the order of the steps, the flags and the messages;
+(:mod:`._sigma_clip`), and the per-stamp masks, filters and segmaps (:mod:`._stamp`).
+This module keeps the order of the steps, the flags and the messages;
 the compiled kernels return the same floating-point numbers as the Python, scipy,
 scikit-image, photutils and astropy code they replace (tested bit for bit).
 
@@ -21,9 +22,18 @@ import numpy as np
 import scipy.optimize as opt
 from scipy import ndimage as ndi
 
-from . import _asym, _radii
+from . import _asym, _radii, _roots, _stamp
 from . import _mid as _mid_kernels
 from ._sigma_clip import mode_clipped_stats
+
+try:  # the LAPACK gufunc behind np.linalg.eigvals
+    from numpy.linalg import _umath_linalg
+except ImportError:  # pragma: no cover - other numpy versions
+    _umath_linalg = None
+try:  # the kernel gaussian_filter uses; without it, scipy's filter itself
+    from scipy.ndimage._filters import _gaussian_kernel1d
+except ImportError:  # pragma: no cover - other scipy versions
+    _gaussian_kernel1d = None
 
 __all__ = ["QUANTITIES", "MorphologyState", "morphology_one", "stamp_slice"]
 
@@ -68,7 +78,8 @@ QUANTITIES = (
     "sky_sigma",
 )
 
-_S8 = ndi.generate_binary_structure(2, 2)
+_NO_MASK = np.zeros((1, 1), bool)
+_NO_WEIGHTS = np.zeros((1, 1))
 ETA = 0.2
 ANNULUS = 1.0
 SKYBOX = 32
@@ -113,18 +124,6 @@ def stamp_slice(bbox: tuple[slice, slice], shape, extent=2.5, min_size=48):
     )
 
 
-def _badpixels(image: np.ndarray, nsigma: float) -> np.ndarray:
-    w = np.ones((3, 3))
-    w[1, 1] = 0
-    w /= 8.0
-    img = np.where(np.isfinite(image), image, 0.0)
-    m1 = ndi.convolve(img, w, mode="nearest")
-    m2 = ndi.convolve(img**2, w, mode="nearest")
-    with np.errstate(invalid="ignore"):
-        std = np.sqrt(m2 - m1**2)
-        return np.abs(image - m1) > nsigma * std
-
-
 def _moments(image: np.ndarray):
     y = np.arange(image.shape[0], dtype=float)
     x = np.arange(image.shape[1], dtype=float)
@@ -152,16 +151,24 @@ def _covariance(image, xc, yc, st: MorphologyState):
     return x2, xy, y2
 
 
+def _eigvals(m):
+    """``np.linalg.eigvals(m)`` of a real 2x2 matrix, calling its LAPACK gufunc directly when
+    ``m`` is finite (same routine, without the wrapper's checks)."""
+    if _umath_linalg is None or not np.isfinite(m).all():
+        return np.linalg.eigvals(m)
+    with np.errstate(over="ignore", divide="ignore", under="ignore", invalid="ignore"):
+        w = _umath_linalg.eigvals(m, signature="d->D")
+    if not np.isfinite(w).all():  # no convergence: numpy's LinAlgError
+        return np.linalg.eigvals(m)
+    return w.real if (w.imag == 0).all() else w
+
+
 def _shape(cov):
     x2, xy, y2 = cov
-    ev = np.linalg.eigvals(np.array([[x2, xy], [xy, y2]]))
+    ev = _eigvals(np.array([[x2, xy], [xy, y2]], dtype=np.float64))
     ev = np.sort(np.abs(ev))[::-1]
     a, b = np.sqrt(ev[0]), np.sqrt(ev[1])
     return 1.0 - b / a, a / b, 0.5 * np.arctan2(2.0 * xy, x2 - y2)
-
-
-def _label8(binary):
-    return ndi.label(binary, structure=_S8)
 
 
 class _Source:
@@ -171,41 +178,57 @@ class _Source:
         self.st = MorphologyState()
         sl = stamp_slice(bbox, image.shape)
         self.sl = sl
-        self.ymin, self.xmin = sl[0].start, sl[1].start
-        img = np.asarray(image[sl], dtype=float)
-        seg = segmap[sl]
-        self.seg_stamp = seg
-        bad = ~np.isfinite(img)
+        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+        self.ymin, self.xmin = y0, x0
+        image = np.asarray(image, dtype=np.float64)
+        segmap = np.asarray(segmap)
+        if segmap.dtype != np.int64:
+            segmap = segmap.astype(np.int64)
+        self.seg_stamp = segmap[sl]
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)
+            self.usermask = mask[sl]
+        else:
+            self.usermask = None
         if weightmap is not None:
-            wm = np.asarray(weightmap[sl], dtype=float)
-            bad |= ~np.isfinite(wm)
+            weightmap = np.asarray(weightmap, dtype=np.float64)
+            self.wm_in = weightmap[sl]
         else:
-            wm = None
-        if nsigma > 0:
-            bad |= _badpixels(img, nsigma)
-        usermask = np.zeros(seg.shape, bool) if mask is None else mask[sl]
-        self.usermask = usermask
-        m = ((seg != 0) & (seg != label)) | usermask | bad
-        self.mask = m
-        self.mask_nobg = m | (seg == 0)
-        img = np.where(np.isfinite(img), img, 0.0)
-        self.img_raw = img
-        self.cut = np.where(~m, img, 0.0)
-        self.cut_nobg = np.where(~self.mask_nobg, img, 0.0)
-        self.wm_in = wm
+            self.wm_in = None
+        self._full = (segmap, mask, (y0, y1, x0, x1))
+        # one compiled pass: outlier test, masks, cut-outs, segment box, flux, brightest pixel
+        (
+            self.mask,
+            self.mask_nobg,
+            self.img_raw,
+            self.cut,
+            self.cut_nobg,
+            self._omask,
+            box,
+            any_mask,
+            self.total_flux,
+            self.ymax_pix,
+            self.xmax_pix,
+        ) = _stamp.prepare(
+            image,
+            segmap,
+            int(label),
+            _NO_MASK if mask is None else mask,
+            mask is not None,
+            _NO_WEIGHTS if weightmap is None else weightmap,
+            weightmap is not None,
+            y0,
+            y1,
+            x0,
+            x1,
+            float(nsigma),
+        )
         self.gain = gain
-        self.ny, self.nx = img.shape
+        self.ny, self.nx = self.cut.shape
         self.diag = float(np.hypot(self.nx, self.ny))
-        ys, xs = np.nonzero(~self.mask_nobg)
-        if ys.size:
-            self.seg_box = (
-                slice(max(ys.min() - 1, 0), ys.max() + 2),
-                slice(max(xs.min() - 1, 0), xs.max() + 2),
-            )
-        else:
-            self.seg_box = (slice(0, 0), slice(0, 0))
-        self._omask = (~m).astype(float)
-        self.any_mask = bool(m.any())
+        self.seg_box = (slice(int(box[0]), int(box[1])), slice(int(box[2]), int(box[3])))
+        self.seg_box_arr = box
+        self.any_mask = bool(any_mask)
 
     # ------------------------------------------------------------------ basics
     def centroid(self):
@@ -284,26 +307,21 @@ class _Source:
 
     # ----------------------------------------------------------------- skybox
     def skybox(self):
-        seg = self.seg_stamp
-        bad = ((seg != 0) | self.usermask).astype(np.int64)
-        ny, nx = seg.shape
-        sat = np.zeros((ny + 1, nx + 1), np.int64)
-        sat[1:, 1:] = bad.cumsum(0).cumsum(1)
-        size = SKYBOX
-        while True:
-            ni, nj = ny - size, nx - size
-            if ni > 0 and nj > 0:
-                i = np.arange(ni)[:, None]
-                j = np.arange(nj)[None, :]
-                cnt = sat[i + size, j + size] - sat[i, j + size] - sat[i + size, j] + sat[i, j]
-                hit = np.flatnonzero(cnt.ravel() == 0)
-                if hit.size:
-                    bi, bj = divmod(int(hit[0]), nj)
-                    return (slice(bi, bi + size), slice(bj, bj + size))
-            if size <= 2:
-                self.st.warn("[skybox] Skybox not found.", 2)
-                return None
-            size //= 2
+        segmap, mask, (y0, y1, x0, x1) = self._full
+        bi, bj, size = _stamp.skybox(
+            segmap,
+            _NO_MASK if mask is None else mask,
+            mask is not None,
+            y0,
+            y1,
+            x0,
+            x1,
+            SKYBOX,
+        )
+        if size == 0:
+            self.st.warn("[skybox] Skybox not found.", 2)
+            return None
+        return (slice(bi, bi + size), slice(bj, bj + size))
 
 
 def _quantile(sorted_values, q):
@@ -351,7 +369,7 @@ def morphology_one(
     values = dict.fromkeys(QUANTITIES, np.nan)
     s = _Source(image, segmap, label, mask, weightmap, gain, bbox, n_sigma_outlier)
     st = s.st
-    if not np.sum(s.cut_nobg) > 0:
+    if not s.total_flux > 0:
         st.warn("Total flux is nonpositive. Returning empty object.", 4)
         return values, st, None
     xmin, ymin = s.xmin, s.ymin
@@ -359,9 +377,7 @@ def morphology_one(
     values["xc_centroid"], values["yc_centroid"] = xc + xmin, yc + ymin
     if s.cut[int(yc), int(xc)] == 0:
         st.warn("Centroid is masked.", 2)
-    maxval = np.max(s.cut_nobg)
-    ymax, xmax = np.argwhere(s.cut_nobg == maxval)[0]
-    s.xmax_pix, s.ymax_pix = int(xmax), int(ymax)
+    xmax, ymax = s.xmax_pix, s.ymax_pix
 
     def guard(fn, *names):
         try:
@@ -381,12 +397,13 @@ def morphology_one(
     box = s.skybox()
     s.sky_sigma = s.sky_asym = s.sky_smooth_box = None
     if box is not None:
-        bkg = s.cut[box]
-        values["sky_mean"] = float(np.mean(bkg))
-        values["sky_median"] = float(np.median(bkg))
-        values["sky_sigma"] = float(np.std(bkg))
+        side = box[0].stop - box[0].start
+        mean, median, std, asym = _stamp.sky_stats(s.cut, box[0].start, box[1].start, side)
+        values["sky_mean"] = float(mean)
+        values["sky_median"] = float(median)
+        values["sky_sigma"] = float(std)
         s.sky_sigma = values["sky_sigma"]
-        s.sky_asym = float(np.sum(np.abs(bkg[::-1, ::-1] - bkg)) / bkg.size)
+        s.sky_asym = float(asym)
     s.box = box
 
     # weight map
@@ -457,20 +474,17 @@ def morphology_one(
         if g is not None and m is not None:
             values["gini_m20_bulge"] = -0.693 * m + 4.95 * g - 3.96
             values["gini_m20_merger"] = 0.139 * m + 0.990 * g - 0.327
-        wm = np.abs(wmap)
-        locs = seg_gini & (s.cut >= 0) & (wm > 0)
-        if locs.any():
-            values["sn_per_pixel"] = float(np.mean(s.cut[locs] / wm[locs]))
+        nsn, sn = _stamp.sn_per_pixel(s.cut, seg_gini, wmap)
+        if nsn:
+            values["sn_per_pixel"] = float(sn)
         else:
             st.warn("Invalid sn_per_pixel.", 2)
 
     # CAS
     if box is not None and rp is not None:
         bsize = int(PETRO_CAS * rp)
-        bkg = s.cut[box]
-        d = bkg - ndi.uniform_filter(bkg, size=bsize)
-        d[d < 0] = 0.0
-        s.sky_smooth = float(np.sum(d) / bkg.size)
+        side = box[0].stop - box[0].start
+        s.sky_smooth = float(_stamp.sky_smoothness(s.cut, box[0].start, box[1].start, side, bsize))
     else:
         s.sky_smooth = None
     values["asymmetry"] = guard(lambda: s.asym_fn(ca, s.cut, "cas"), "asymmetry")
@@ -496,13 +510,16 @@ def morphology_one(
     if rpe is not None:
         seg_sa = guard(lambda: _segmap_shape_asym(s, ca, rpe), "shape_asymmetry")
         if seg_sa is not None:
-            yy, xx = np.nonzero(seg_sa)
-            rc = float(np.max(np.hypot(yy - ca[1], xx - ca[0])))
+            npix, rc, re = _stamp.rmax(
+                seg_sa, float(ca[0]), float(ca[1]), float(np.cos(th)), float(np.sin(th)), float(el)
+            )
+            if npix == 0:
+                raise ValueError(
+                    "zero-size array to reduction operation maximum which has no identity"
+                )
+            rc, re = float(rc), float(re)
             if rc == 0:
                 st.warn("[rmax_circ] rmax_circ = 0!", 2)
-            xp = (xx - ca[0]) * np.cos(th) + (yy - ca[1]) * np.sin(th)
-            yp = -(xx - ca[0]) * np.sin(th) + (yy - ca[1]) * np.cos(th)
-            re = float(np.max(np.sqrt(xp**2 + (yp * el) ** 2)))
             if re == 0:
                 st.warn("[rmax_ellip] rmax_ellip = 0!", 2)
             values["rmax_circ"], values["rmax_ellip"] = rc, re
@@ -548,60 +565,55 @@ def _ellipse_annulus_sum(img, xc, yc, a_in, a_out, b_out, theta) -> float:
     return outer - inner
 
 
+def _gaussian_filter(img, sigma):
+    """``ndi.gaussian_filter(img, sigma, mode="constant", cval=0.0)``, compiled
+    (:func:`._stamp.gaussian_constant`) where scipy takes its symmetric-kernel loop."""
+    if _gaussian_kernel1d is not None and float(sigma) > 1e-15:
+        w = _gaussian_kernel1d(sigma, 0, int(4.0 * float(sigma) + 0.5))[::-1]
+        if np.all(np.abs(w - w[::-1]) <= np.finfo(float).eps):
+            return _stamp.gaussian_constant(img, np.ascontiguousarray(w, dtype=np.float64))
+    return ndi.gaussian_filter(img, sigma, mode="constant", cval=0.0)
+
+
 def _segmap_gini(s: _Source, rpe, xc, yc):
     st = s.st
-    sm = ndi.gaussian_filter(s.cut, PETRO_GINI * rpe, mode="constant", cval=0.0)
+    sm = _gaussian_filter(s.cut, PETRO_GINI * rpe)
     a_in, a_out = rpe - 0.5 * ANNULUS, rpe + 0.5 * ANNULUS
     b_out = a_out / s.elong_a
     b_in = b_out * a_in / a_out
     tot = _ellipse_annulus_sum(sm, xc, yc, a_in, a_out, b_out, s.theta_a)
     area = np.pi * (a_out * b_out - a_in * b_in)
-    above = sm >= tot / area
-    lab, nf = _label8(above)
-    if nf == 0:
+    seg, code = _stamp.gini_segmap(np.ascontiguousarray(sm), float(tot / area))
+    if code == _stamp.GINI_EMPTY:
         st.warn("[segmap_gini] Empty Gini segmap!", 2)
-        return above
-    if above.all():
+    elif code == _stamp.GINI_FULL:
         st.warn("[segmap_gini] Full Gini segmap!", 2)
-        return above
-    if nf > 1:
+    elif code != _stamp.GINI_SINGLE:
         st.flag = max(st.flag, 1)
-        ic, jc = np.argwhere(sm == np.max(sm))[0]
-        if lab[ic, jc] == 0:
+        if code == _stamp.GINI_OUTSIDE:
             raise _Invalid("[segmap_gini] brightest smoothed pixel outside the Gini segmap")
-        return lab == lab[ic, jc]
-    return above
+    return seg
 
 
 def _gini(s: _Source, seg):
-    v = np.sort(np.abs(s.cut[seg]))
-    n = v.size
-    if n <= 1 or np.sum(v) == 0:
+    n, total, weighted = _stamp.gini(s.cut, seg)
+    if n <= 1 or total == 0:
         raise _Invalid("[gini] Not enough data for Gini calculation.")
-    idx = np.arange(1, n + 1)
-    return float(np.sum((2 * idx - n - 1) * v) / (float(n - 1) * np.sum(v)))
+    return float(weighted / (float(n - 1) * total))
 
 
 def _m20(s: _Source, seg):
-    if np.sum(seg) == 0:
+    if not seg.any():  # np.sum(seg) == 0
         raise _Invalid("[m20] empty Gini segmap")
     img = np.where(seg, s.cut, 0.0)
     m00, mx, my = _moments(img)
     if m00 <= 0:
         raise _Invalid("[m20] Nonpositive flux within Gini segmap.")
     xc, yc = mx / m00, my / m00
-    ys, xs = np.nonzero(seg)
-    vals = img[ys, xs]
-    r2 = (xs - xc) ** 2 + (ys - yc) ** 2
-    mtot = float(np.sum(vals * r2))
-    sv = np.sort(img.ravel())
-    frac = np.cumsum(sv) / np.sum(sv)
-    top = sv[frac >= 0.8]
-    if top.size == 0:
+    mtot, m20v, found = _stamp.m20_sums(img, seg, float(xc), float(yc))
+    if not found:
         raise _Invalid("[m20] Not enough data for M20 calculation.")
-    thr = top[0]
-    sel = vals >= thr
-    m20v = float(np.sum(vals[sel] * r2[sel]))
+    mtot, m20v = float(mtot), float(m20v)
     if m20v <= 0 or mtot <= 0:
         raise _Invalid("[m20] Negative second moment(s).")
     return float(np.log10(m20v / mtot))
@@ -610,9 +622,7 @@ def _m20(s: _Source, seg):
 def _smoothness(s: _Source, ca, rp):
     r_in, r_out = PETRO_CAS * rp, EXTENT_CAS * rp
     bsize = int(PETRO_CAS * rp)  # 0 leaves the image unchanged (as in statmorph)
-    sm = ndi.uniform_filter(s.cut, size=bsize)
-    d = s.cut - sm
-    d[d < 0] = 0.0
+    d = _stamp.smooth_residual(s.cut, bsize)
     x, y = float(ca[0]), float(ca[1])
     flux = _radii.circle_sum(s.cut, x, y, r_out) - _radii.circle_sum(s.cut, x, y, r_in)
     diff = _radii.circle_sum(d, x, y, r_out) - _radii.circle_sum(d, x, y, r_in)
@@ -628,6 +638,37 @@ def _smoothness(s: _Source, ca, rp):
 
 
 def _mid(s: _Source, seg_gini):
+    st = s.st
+    status, nzero, added, seg_mid, nonneg, _ = _stamp.mid_segmap(
+        s.cut_nobg, s.mask_nobg, s.ymax_pix, s.xmax_pix, s.seg_box_arr, ETA
+    )
+    if status == -1 or status == _roots.CONVERGED:
+        for _ in range(nzero):
+            st.warn("[segmap_mid] Zero flux sum.", 2)
+        if status == -1:
+            seg_mid = seg_gini
+        elif added:
+            st.warn("[segmap_mid] Adding brightest pixel to segmap.", 2)
+    else:  # the root search failed: scipy's exception, raised by the reference code
+        seg_mid = _mid_segmap_reference(s, seg_gini)
+    seg_mid = np.ascontiguousarray(seg_mid, dtype=bool)
+    cut_mid, sorted_mid, mb, invalid = _stamp.mid_cut(nonneg, seg_mid, s.mask_nobg)
+    if mb[1] == 0:  # empty segmap: numpy's error of ys.min()
+        np.nonzero(seg_mid)[0].min()
+    # multimode: bounding box of the MID segmap (pixels outside are 0 there)
+    msub = cut_mid[mb[0] : mb[1], mb[2] : mb[3]]
+    multimode, single = _mid_kernels.multimode(msub, sorted_mid, cut_mid.size, float(invalid))
+    if single:
+        st.warn("[M statistic] Single clump!")
+    intensity, deviation, msg = _mid_kernels.intensity_deviation(cut_mid, seg_mid)
+    if msg:
+        st.warn(msg, 2)
+    return multimode, intensity, deviation, seg_mid
+
+
+def _mid_segmap_reference(s: _Source, seg_gini):
+    """The MID segmap search in Python (scipy's ``brentq``), for the rare failed searches of
+    :func:`._stamp.mid_segmap`: same warnings, and scipy's exception."""
     st = s.st
     nonneg = np.where(s.cut_nobg > 0, s.cut_nobg, 0.0)
     sorted_nn = np.sort(nonneg[~s.mask_nobg])
@@ -655,58 +696,33 @@ def _mid(s: _Source, seg_gini):
         return ratio - ETA
 
     if seg_fn(0.0) > 0.0:
-        seg_mid = seg_gini
-    else:
-        q = opt.brentq(seg_fn, 0.0, 1.0, xtol=1.0 / float(sorted_nn.size))
-        clump, _ = main_clump(q)
-        seg = ndi.uniform_filter(clump.astype(float), size=3.0) > 0.5
-        if not seg[ic, jc]:
-            st.warn("[segmap_mid] Adding brightest pixel to segmap.", 2)
-            seg[ic, jc] = True
-        seg_mid = _mid_kernels.component_at(seg.view(np.uint8), 1, ic, jc)
-    cut_mid = np.where(seg_mid, nonneg, 0.0)
-    sorted_mid = np.sort(cut_mid[~s.mask_nobg])
-    # multimode: bounding box of the MID segmap (pixels outside are 0 there)
-    ys, xs = np.nonzero(seg_mid)
-    mb = (
-        slice(max(ys.min() - 1, 0), ys.max() + 2),
-        slice(max(xs.min() - 1, 0), xs.max() + 2),
-    )
-    msub = cut_mid[mb]
-    invalid = float(np.sum(cut_mid))
-    multimode, single = _mid_kernels.multimode(msub, sorted_mid, cut_mid.size, invalid)
-    if single:
-        st.warn("[M statistic] Single clump!")
-    intensity, deviation, msg = _mid_kernels.intensity_deviation(cut_mid, seg_mid)
-    if msg:
-        st.warn(msg, 2)
-    return multimode, intensity, deviation, seg_mid
+        return seg_gini
+    q = opt.brentq(seg_fn, 0.0, 1.0, xtol=1.0 / float(sorted_nn.size))
+    clump, _ = main_clump(q)
+    seg = ndi.uniform_filter(clump.astype(float), size=3.0) > 0.5
+    if not seg[ic, jc]:
+        st.warn("[segmap_mid] Adding brightest pixel to segmap.", 2)
+        seg[ic, jc] = True
+    return _mid_kernels.component_at(seg.view(np.uint8), 1, ic, jc)
 
 
 def _segmap_shape_asym(s: _Source, ca, rpe):
     st = s.st
-    ny, nx = s.cut.shape
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    d = np.hypot(xx - ca[0], yy - ca[1])
     r_in, r_out = EXTENT_FLUX * rpe, 2.0 * EXTENT_FLUX * rpe
-    ann = (d < r_out) & ~(d < r_in)
-    total_mask = s.mask | ~ann
-    if np.sum(~total_mask) < SKYBOX**2:
-        total_mask = np.ones((ny, nx), bool)
-        if s.box is not None:
-            total_mask[s.box] = False
-        if np.sum(~total_mask) == 0:
+    vals = _stamp.shape_annulus_values(
+        s.cut, s.mask, float(ca[0]), float(ca[1]), float(r_in), float(r_out)
+    )
+    if vals.size < SKYBOX**2:  # the sky box instead
+        if s.box is None:
             st.warn("[shape_asym] Asymmetry segmap undefined.", 2)
             return ~s.mask_nobg
-    mean, median, std = mode_clipped_stats(s.cut[~total_mask], sigma=3.0)
+        vals = s.cut[s.box]
+    mean, median, std = mode_clipped_stats(vals, sigma=3.0)
     thr = 2.5 * median - 1.5 * mean + std
-    sm = ndi.uniform_filter(s.cut, size=3.0)
-    above = sm >= thr
-    ic, jc = np.argwhere(sm == np.max(sm))[0]
-    if not above[ic, jc]:
+    seg, added = _stamp.shape_segmap(s.cut, float(thr))
+    if added:
         st.warn("[shape_asym] Adding brightest pixel to segmap.", 2)
-        above[ic, jc] = True
-    return _mid_kernels.component_at(above.view(np.uint8), 1, ic, jc)
+    return seg
 
 
 def sersic_start(s: _Source, values: dict):

@@ -98,7 +98,7 @@ def run_nonparametric(
         for i in todo:
             results[i] = _one(*tasks[i])
         _LOCAL.shared = None
-    values = {q: np.full(n, np.nan) for q in QUANTITIES}
+    block = np.full((len(QUANTITIES), n), np.nan)
     flags = np.full(n, 4, np.int64)
     messages: list[list[str]] = [["label not in the segmentation map"] for _ in range(n)]
     failed = np.zeros(n, bool)
@@ -107,9 +107,9 @@ def run_nonparametric(
         if r is None:
             continue
         v, f, m, fit, err = r
-        for q in QUANTITIES:
-            values[q][i] = v[q]
+        block[:, i] = [v[q] for q in QUANTITIES]
         flags[i], messages[i], fits[i], failed[i] = f, m, fit, err
+    values = dict(zip(QUANTITIES, block, strict=True))
     return values, flags, messages, fits, failed
 
 
