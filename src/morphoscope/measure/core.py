@@ -162,9 +162,8 @@ def _measure_core(
     if not isinstance(n_jobs, int | np.integer):
         raise ParameterError("n_jobs", n_jobs, "an integer (-1 or 0: all cores)")
     data[bad] = 0.0
-    present = np.unique(seg[seg > 0])
     if labels is None:
-        lab = present
+        lab = np.unique(seg[seg > 0])
     else:
         try:
             lab = np.asarray(labels, dtype=np.int64).ravel()
@@ -201,9 +200,13 @@ def _measure_core(
     flags[ok & ~inside] |= int(Flag.CENTROID_OUTSIDE)
 
     shape = shape_from_moments(groups, xc, yc)
-    r20, r50, r80 = growth_radii(groups, xc, yc)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conc = 5.0 * np.log10(r80 / r20)
+    if nonparametric:  # the statmorph set replaces the light-profile columns below
+        r20 = r50 = r80 = conc = g = m = np.full(n, np.nan)
+    else:
+        r20, r50, r80 = growth_radii(groups, xc, yc)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            conc = 5.0 * np.log10(r80 / r20)
+        g, m = gini(groups), m20(groups, xc, yc)
     max_value = np.full(n, np.nan)
     if groups.flux.size:
         mx = np.full(n, -np.inf)
@@ -257,13 +260,14 @@ def _measure_core(
         "r80": r80,
         "rhalf_circ": r50,
         "concentration": conc,
-        "gini": gini(groups),
-        "m20": m20(groups, xc, yc),
+        "gini": g,
+        "m20": m,
         "asymmetry": asym,
         "flag": flags,
     }
     # Sources with too few pixels: shape statistics are not meaningful.
     small = area < 3
+    any_small = bool(small.any())
     for key in (
         "ellipticity_centroid",
         "elongation_centroid",
@@ -276,7 +280,10 @@ def _measure_core(
         "r80",
         "rhalf_circ",
     ):
-        values[key] = np.where(small, np.nan, values[key]).astype(float)
+        if any_small:
+            values[key] = np.where(small, np.nan, values[key]).astype(float)
+        else:  # the same values, copied
+            values[key] = np.array(values[key], dtype=float)
     columns = dict(COLUMNS)
     pending = None
     if nonparametric:
@@ -367,7 +374,8 @@ def measure(
         Outlier rejection of statmorph (pixels this many sigma from their neighbours' mean
         are masked); <= 0 disables it.
     n_jobs : int
-        Processes for the per-source statmorph set (-1 or 0: all cores).
+        Processes for the per-source statmorph set and threads for the batched Sersic fits
+        (-1 or 0: all cores).
 
     Returns
     -------
@@ -444,7 +452,7 @@ def _add_statmorph_set(
     """Fill ``values`` with statmorph's quantities (and the Sersic fit); update ``flags``."""
     from .runner import run_nonparametric
 
-    clean = np.where(bad, 0.0, data)
+    clean = data  # its bad pixels are already 0.0 (np.where(bad, 0.0, data) is a copy of it)
     sm, fm, msgs, fits, failed = run_nonparametric(
         clean,
         seg,
@@ -462,17 +470,17 @@ def _add_statmorph_set(
     flags[failed | (fm >= 4)] |= int(Flag.MEASURE_FAILED)
     if defer:
         return {"fits": fits, "msgs": msgs}
-    _finish(values, fits, msgs, psf, sersic, [f"label {int(v)}" for v in lab])
+    _finish(values, fits, msgs, psf, sersic, [f"label {int(v)}" for v in lab], n_jobs=n_jobs)
     return None
 
 
-def _finish(values, fits, msgs, psf, sersic, names, stacklevel=5) -> None:
+def _finish(values, fits, msgs, psf, sersic, names, stacklevel=5, n_jobs=1) -> None:
     """Run the (batched) Sersic fits, fill their columns and warn about bad rows."""
     from .runner import run_sersic
 
     fm = values["flag_statmorph"]
     if sersic:
-        cols, fs, smsgs = run_sersic(fits, psf)
+        cols, fs, smsgs = run_sersic(fits, psf, n_jobs)
         values.update(cols)
         values["flag_sersic"] = fs
         for i, m in enumerate(smsgs):
@@ -523,8 +531,8 @@ def measure_stamps(
     sersic, n_sigma_outlier
         As in :func:`measure`.
     n_jobs : int
-        Processes for the non-parametric part (-1 or 0: all cores); the Sersic fits are
-        batched in the calling process.
+        Processes for the non-parametric part and threads for the batched Sersic fits
+        (-1 or 0: all cores).
 
     Returns
     -------
@@ -570,12 +578,20 @@ def measure_stamps(
             {**COLUMNS, **NONPARAMETRIC_COLUMNS, **(SERSIC_COLUMNS if sersic else {})},
             True,
         )
-    values = {k: np.concatenate([np.atleast_1d(r[k]) for r in rows]) for k in rows[0]}
+    values = {k: _concatenate([r[k] for r in rows]) for k in rows[0]}
     psf_arrs = [None if p is None else np.asarray(as_psf(p, "psfs"), float) for p in psf_list]
-    _finish(values, fits, msgs, psf_arrs, sersic, [f"stamp {i}" for i in range(n)], 3)
+    _finish(values, fits, msgs, psf_arrs, sersic, [f"stamp {i}" for i in range(n)], 3, n_jobs)
     table = _to_table(values, columns, True)
     table.add_column(np.arange(n), name="stamp", index=0)
     return table
+
+
+def _concatenate(parts: list) -> np.ndarray:
+    """``np.concatenate([np.atleast_1d(p) for p in parts])`` (1-d parts need no wrapping)."""
+    try:
+        return np.concatenate(parts)
+    except ValueError:  # a 0-d part
+        return np.concatenate([np.atleast_1d(p) for p in parts])
 
 
 def _one_stamp(task):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._stamp import second_moments, weighted_sums
 from .pixels import PixelGroups
 
 __all__ = ["centroids", "shape_from_moments"]
@@ -14,11 +15,12 @@ def centroids(groups: PixelGroups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Returns ``(xc, yc, weight)``; NaN centroids where a source has no positive flux.
     """
-    w = np.clip(groups.flux, 0, None)
-    wsum = groups.sum(w)
+    wsum, sx, sy = weighted_sums(
+        groups.index, groups.x, groups.y, np.asarray(groups.flux, dtype=np.float64), groups.n
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
-        xc = groups.sum(w * groups.x) / wsum
-        yc = groups.sum(w * groups.y) / wsum
+        xc = sx / wsum
+        yc = sy / wsum
     return xc, yc, wsum
 
 
@@ -34,20 +36,15 @@ def shape_from_moments(
         counter-clockwise from +x, in (-pi/2, pi/2]), ``a``, ``b`` (rms semi-axes,
         pixels), as in statmorph and photutils.
     """
-    w = np.clip(groups.flux, 0, None)
-    dx = groups.x - xc[groups.index]
-    dy = groups.y - yc[groups.index]
-    wsum = groups.sum(w)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mxx = groups.sum(w * dx * dx) / wsum
-        myy = groups.sum(w * dy * dy) / wsum
-        mxy = groups.sum(w * dx * dy) / wsum
-        half_sum = 0.5 * (mxx + myy)
-        root = np.sqrt((0.5 * (mxx - myy)) ** 2 + mxy**2)
-        a = np.sqrt(np.clip(half_sum + root, 0, None))
-        b = np.sqrt(np.clip(half_sum - root, 0, None))
-        ratio = np.where(a > 0, b / a, np.nan)
-        elongation = np.where(b > 0, a / b, np.inf)
+    mxx, myy, mxy, a, b, ratio, elongation = second_moments(
+        groups.index,
+        groups.x,
+        groups.y,
+        np.asarray(groups.flux, dtype=np.float64),
+        np.asarray(xc, dtype=np.float64),
+        np.asarray(yc, dtype=np.float64),
+        groups.n,
+    )
     orientation = 0.5 * np.arctan2(2.0 * mxy, mxx - myy)
     return {
         "ellipticity": 1.0 - ratio,

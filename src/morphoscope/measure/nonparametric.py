@@ -2,10 +2,15 @@
 
 :func:`morphology_one` reproduces the algorithms of statmorph 0.7 (Rodriguez-Gomez et al.
 2019) step by step (same stamps, masks, apertures, root finders, minimisers and
-segmentation maps) but with cheaper primitives: exact aperture overlaps evaluated only on
-the aperture's bounding box (:mod:`.apertures`), the 180-degree rotation of the asymmetry
-done as a flip plus a 4-tap bilinear shift restricted to the aperture, connected-component
-labelling restricted to the segment's bounding box and memoised over quantiles.
+segmentation maps) in compiled code: photutils' exact aperture overlaps evaluated only on
+the aperture's bounding box (:mod:`._overlap`), scipy's Brent root finder, Nelder-Mead and
+basin-hopping ported step by step (:mod:`._roots`, :mod:`._asym`, :mod:`._mid`), the Petrosian
+and light-fraction radii (:mod:`._radii`), the asymmetry (:mod:`._asym`), flood-fill and
+union-find labelling (:mod:`._mid`) and the mode-centred sigma clipping
+(:mod:`._sigma_clip`), and the per-stamp masks, filters and segmaps (:mod:`._stamp`).
+This module keeps the order of the steps, the flags and the messages;
+the compiled kernels return the same floating-point numbers as the Python, scipy,
+scikit-image, photutils and astropy code they replace (tested bit for bit).
 
 Problems never raise: they set ``flag`` (statmorph's scale: 0 good, 1 suspect, 2 bad,
 4 catastrophic), leave NaN values and add a message to ``warnings``.
@@ -17,7 +22,18 @@ import numpy as np
 import scipy.optimize as opt
 from scipy import ndimage as ndi
 
-from .apertures import circle_weights, ellipse_annulus_sum, ellipse_sum, ellipse_weights
+from . import _asym, _radii, _roots, _stamp
+from . import _mid as _mid_kernels
+from ._sigma_clip import mode_clipped_stats
+
+try:  # the LAPACK gufunc behind np.linalg.eigvals
+    from numpy.linalg import _umath_linalg
+except ImportError:  # pragma: no cover - other numpy versions
+    _umath_linalg = None
+try:  # the kernel gaussian_filter uses; without it, scipy's filter itself
+    from scipy.ndimage._filters import _gaussian_kernel1d
+except ImportError:  # pragma: no cover - other scipy versions
+    _gaussian_kernel1d = None
 
 __all__ = ["QUANTITIES", "MorphologyState", "morphology_one", "stamp_slice"]
 
@@ -62,7 +78,8 @@ QUANTITIES = (
     "sky_sigma",
 )
 
-_S8 = ndi.generate_binary_structure(2, 2)
+_NO_MASK = np.zeros((1, 1), bool)
+_NO_WEIGHTS = np.zeros((1, 1))
 ETA = 0.2
 ANNULUS = 1.0
 SKYBOX = 32
@@ -107,18 +124,6 @@ def stamp_slice(bbox: tuple[slice, slice], shape, extent=2.5, min_size=48):
     )
 
 
-def _badpixels(image: np.ndarray, nsigma: float) -> np.ndarray:
-    w = np.ones((3, 3))
-    w[1, 1] = 0
-    w /= 8.0
-    img = np.where(np.isfinite(image), image, 0.0)
-    m1 = ndi.convolve(img, w, mode="nearest")
-    m2 = ndi.convolve(img**2, w, mode="nearest")
-    with np.errstate(invalid="ignore"):
-        std = np.sqrt(m2 - m1**2)
-        return np.abs(image - m1) > nsigma * std
-
-
 def _moments(image: np.ndarray):
     y = np.arange(image.shape[0], dtype=float)
     x = np.arange(image.shape[1], dtype=float)
@@ -146,16 +151,24 @@ def _covariance(image, xc, yc, st: MorphologyState):
     return x2, xy, y2
 
 
+def _eigvals(m):
+    """``np.linalg.eigvals(m)`` of a real 2x2 matrix, calling its LAPACK gufunc directly when
+    ``m`` is finite (same routine, without the wrapper's checks)."""
+    if _umath_linalg is None or not np.isfinite(m).all():
+        return np.linalg.eigvals(m)
+    with np.errstate(over="ignore", divide="ignore", under="ignore", invalid="ignore"):
+        w = _umath_linalg.eigvals(m, signature="d->D")
+    if not np.isfinite(w).all():  # no convergence: numpy's LinAlgError
+        return np.linalg.eigvals(m)
+    return w.real if (w.imag == 0).all() else w
+
+
 def _shape(cov):
     x2, xy, y2 = cov
-    ev = np.linalg.eigvals(np.array([[x2, xy], [xy, y2]]))
+    ev = _eigvals(np.array([[x2, xy], [xy, y2]], dtype=np.float64))
     ev = np.sort(np.abs(ev))[::-1]
     a, b = np.sqrt(ev[0]), np.sqrt(ev[1])
     return 1.0 - b / a, a / b, 0.5 * np.arctan2(2.0 * xy, x2 - y2)
-
-
-def _label8(binary):
-    return ndi.label(binary, structure=_S8)
 
 
 class _Source:
@@ -165,41 +178,57 @@ class _Source:
         self.st = MorphologyState()
         sl = stamp_slice(bbox, image.shape)
         self.sl = sl
-        self.ymin, self.xmin = sl[0].start, sl[1].start
-        img = np.asarray(image[sl], dtype=float)
-        seg = segmap[sl]
-        self.seg_stamp = seg
-        bad = ~np.isfinite(img)
+        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+        self.ymin, self.xmin = y0, x0
+        image = np.asarray(image, dtype=np.float64)
+        segmap = np.asarray(segmap)
+        if segmap.dtype != np.int64:
+            segmap = segmap.astype(np.int64)
+        self.seg_stamp = segmap[sl]
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)
+            self.usermask = mask[sl]
+        else:
+            self.usermask = None
         if weightmap is not None:
-            wm = np.asarray(weightmap[sl], dtype=float)
-            bad |= ~np.isfinite(wm)
+            weightmap = np.asarray(weightmap, dtype=np.float64)
+            self.wm_in = weightmap[sl]
         else:
-            wm = None
-        if nsigma > 0:
-            bad |= _badpixels(img, nsigma)
-        usermask = np.zeros(seg.shape, bool) if mask is None else mask[sl]
-        self.usermask = usermask
-        m = ((seg != 0) & (seg != label)) | usermask | bad
-        self.mask = m
-        self.mask_nobg = m | (seg == 0)
-        img = np.where(np.isfinite(img), img, 0.0)
-        self.img_raw = img
-        self.cut = np.where(~m, img, 0.0)
-        self.cut_nobg = np.where(~self.mask_nobg, img, 0.0)
-        self.wm_in = wm
+            self.wm_in = None
+        self._full = (segmap, mask, (y0, y1, x0, x1))
+        # one compiled pass: outlier test, masks, cut-outs, segment box, flux, brightest pixel
+        (
+            self.mask,
+            self.mask_nobg,
+            self.img_raw,
+            self.cut,
+            self.cut_nobg,
+            self._omask,
+            box,
+            any_mask,
+            self.total_flux,
+            self.ymax_pix,
+            self.xmax_pix,
+        ) = _stamp.prepare(
+            image,
+            segmap,
+            int(label),
+            _NO_MASK if mask is None else mask,
+            mask is not None,
+            _NO_WEIGHTS if weightmap is None else weightmap,
+            weightmap is not None,
+            y0,
+            y1,
+            x0,
+            x1,
+            float(nsigma),
+        )
         self.gain = gain
-        self.ny, self.nx = img.shape
+        self.ny, self.nx = self.cut.shape
         self.diag = float(np.hypot(self.nx, self.ny))
-        ys, xs = np.nonzero(~self.mask_nobg)
-        if ys.size:
-            self.seg_box = (
-                slice(max(ys.min() - 1, 0), ys.max() + 2),
-                slice(max(xs.min() - 1, 0), xs.max() + 2),
-            )
-        else:
-            self.seg_box = (slice(0, 0), slice(0, 0))
-        self._omask = (~m).astype(float)
-        self.any_mask = bool(m.any())
+        self.seg_box = (slice(int(box[0]), int(box[1])), slice(int(box[2]), int(box[3])))
+        self.seg_box_arr = box
+        self.any_mask = bool(any_mask)
 
     # ------------------------------------------------------------------ basics
     def centroid(self):
@@ -210,294 +239,89 @@ class _Source:
             xc, yc = self.nx / 2.0, self.ny / 2.0
         return xc, yc
 
-    # -------------------------------------------------------------- petrosian
-    def _ap_mean(self, sl, w):
-        area = float(np.sum(self._omask[sl] * w))
-        if not area:
-            return 0.0
-        return float(np.sum(self.cut[sl] * w)) / area
-
-    def _petro_circ_fn(self, r, c):
-        sh = self.cut.shape
-        sl_o, w_o = circle_weights(sh, c[0], c[1], r + 0.5 * ANNULUS)
-        sl_i, w_i = circle_weights(sh, c[0], c[1], r - 0.5 * ANNULUS)
-        sl_a, w_a = circle_weights(sh, c[0], c[1], r)
-        ann = self._ann_mean(sl_o, w_o, sl_i, w_i)
-        ap = abs(self._ap_mean(sl_a, w_a))
-        if ap == 0:
-            self.st.warn("[rpetro_circ] Mean flux is zero.", 2)
-            ratio = float(ann != 0)
-        else:
-            ratio = ann / ap
-        return ratio - ETA
-
-    def _ann_mean(self, sl_o, w_o, sl_i, w_i):
-        so = float(np.sum(self.cut[sl_o] * w_o))
-        ao = float(np.sum(self._omask[sl_o] * w_o))
-        if w_i.size:
-            so -= float(np.sum(self.cut[sl_i] * w_i))
-            ao -= float(np.sum(self._omask[sl_i] * w_i))
-        return abs(so / ao) if ao else 0.0
-
-    def _petro_ellip_fn(self, a, c, elong, theta):
-        ao, ai = a + 0.5 * ANNULUS, a - 0.5 * ANNULUS
-        imgs = [self.cut, self._omask]
-        s_ann, a_ann = ellipse_annulus_sum(imgs, c[0], c[1], ai, ao, ao / elong, theta)
-        s_ap, a_ap = ellipse_sum(imgs, c[0], c[1], a, a / elong, theta)
-        ann = abs(s_ann / a_ann) if a_ann else 0.0
-        ap = abs(s_ap / a_ap) if a_ap else 0.0
-        if ap == 0:
-            self.st.warn("[rpetro_ellip] Mean flux is zero.", 2)
-            ratio = float(ann != 0)
-        else:
-            ratio = ann / ap
-        return ratio - ETA
-
-    def _approx_petro(self, rho, grid):
-        """Petrosian function on ``grid`` from pixel-centre sampling (for the coarse scan)."""
-        order = np.argsort(rho, axis=None)
-        rs = rho.ravel()[order]
-        cf = np.concatenate([[0.0], np.cumsum(self.cut.ravel()[order])])
-        ca = np.concatenate([[0.0], np.cumsum(self._omask.ravel()[order])])
-
-        def upto(r):
-            k = np.searchsorted(rs, r)
-            return cf[k], ca[k]
-
-        f_o, a_o = upto(grid + 0.5 * ANNULUS)
-        f_i, a_i = upto(grid - 0.5 * ANNULUS)
-        f_a, a_a = upto(grid)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ann = np.abs(np.where(a_o - a_i > 0, (f_o - f_i) / (a_o - a_i), 0.0))
-            ap = np.abs(np.where(a_a > 0, f_a / a_a, 0.0))
-            return np.where(ap > 0, ann / ap, 1.0) - ETA
-
-    def _scan_root(self, fn, lo, hi, name, rho=None):
-        """statmorph's bracket scan (100 steps) + brentq, skipping steps that are clearly
-        before the root according to a pixel-centre estimate ``rho`` of the profile."""
-        grid = np.linspace(lo, hi, 100)
-        start = 0
-        if rho is not None:
-            approx = self._approx_petro(rho, grid)
-            below = np.flatnonzero(approx < 0.15)
-            start = max(int(below[0]) - 1, 0) if below.size else 99
-        if start > 1 and not fn(grid[start - 1]) > 0:  # estimate too optimistic: full scan
-            start = 0
-        rmin = grid[start - 1] if start > 0 else None
-        for r in grid[start:]:
-            v = fn(r)
-            if v == 0:
-                return r
-            if v > 0:
-                rmin = r
-            else:
-                if rmin is None:
-                    self.st.warn(f"{name} < annulus_width! Setting {name} = annulus_width.", 2)
-                    return lo
-                return opt.brentq(fn, rmin, r, xtol=1e-6)
-        self.st.warn(f"[{name}] rpetro too large. Setting it to the stamp diagonal.", 2)
-        return hi
-
-    def _rho(self, c, elong=1.0, theta=0.0):
-        yy, xx = np.mgrid[0 : self.ny, 0 : self.nx]
-        dx, dy = xx - c[0], yy - c[1]
-        if elong == 1.0:
-            return np.hypot(dx, dy)
-        xp = dx * np.cos(theta) + dy * np.sin(theta)
-        yp = -dx * np.sin(theta) + dy * np.cos(theta)
-        return np.sqrt(xp**2 + (yp * elong) ** 2)
+    # ------------------------------------------------- Petrosian and fraction radii
+    # statmorph's bracket scans and brentq refinements, compiled (:mod:`._radii`); the
+    # warnings come back as codes and are replayed here in statmorph's order.
+    def _radius(self, value, code, name, nzero=0):
+        msgs, error = _radii.describe(code, name, nzero, value)
+        for msg, flag in msgs:
+            self.st.warn(msg, flag)
+        if error is not None:
+            raise (_Invalid if code & _radii.E_NOT_FOUND else ValueError)(error)
+        return float(value)
 
     def rpetro_circ(self, c):
-        return self._scan_root(
-            lambda r: self._petro_circ_fn(r, c), ANNULUS, self.diag, "rpetro_circ", self._rho(c)
-        )
+        r, code, nzero = _radii.rpetro_circ(self.cut, self._omask, float(c[0]), float(c[1]))
+        return self._radius(r, code, "rpetro_circ", nzero)
 
     def rpetro_ellip(self, c, elong, theta):
-        return self._scan_root(
-            lambda a: self._petro_ellip_fn(a, c, elong, theta),
-            ANNULUS,
-            self.diag * elong,
-            "rpetro_ellip",
-            self._rho(c, elong, theta),
+        r, code, nzero = _radii.rpetro_ellip(
+            self.cut, self._omask, float(c[0]), float(c[1]), float(elong), float(theta)
         )
-
-    # ------------------------------------------------------- radius fractions
-    def _frac_radius(self, sum_fn, r_total, fraction, name, rho):
-        total = sum_fn(r_total)
-        if total == 0:
-            self.st.warn(f"[{name}] Total flux sum is zero.", 2)
-            return r_total
-        if total < 0:
-            self.st.warn(f"[{name}] Total flux sum is negative.", 2)
-            total = abs(total)
-
-        def fn(r):
-            if r == 0:
-                return -fraction
-            return abs(sum_fn(r)) / total - fraction
-
-        grid = np.linspace(0.0, r_total, 100)
-        # Skip the grid steps that a pixel-centre curve of growth puts clearly below the
-        # target (same bracket as the full scan, fewer exact evaluations).
-        order = np.argsort(rho, axis=None)
-        cf = np.concatenate([[0.0], np.cumsum(self.cut.ravel()[order])])
-        approx = np.abs(cf[np.searchsorted(rho.ravel()[order], grid)]) / total - fraction
-        above = np.flatnonzero(approx > -0.05)
-        start = max(int(above[0]) - 1, 0) if above.size else 0
-        if start > 1 and not fn(grid[start - 1]) <= 0:  # estimate too optimistic: full scan
-            start = 0
-        rmin = grid[start - 1] if start > 0 else 0.0
-        for r in grid[start:]:
-            v = fn(r)
-            if v <= 0:
-                rmin = r
-            else:
-                return opt.brentq(fn, rmin, r, xtol=1e-6)
-        raise _Invalid(f"[{name}] root not found within range")
+        return self._radius(r, code, "rpetro_ellip", nzero)
 
     def frac_circ(self, c, r_total, fraction):
-        sh = self.cut.shape
-
-        def sum_fn(r):
-            sl, w = circle_weights(sh, c[0], c[1], r)
-            return float(np.sum(self.cut[sl] * w))
-
-        return self._frac_radius(sum_fn, r_total, fraction, "r_circ", self._rho(c))
+        r, code = _radii.frac_circ(self.cut, float(c[0]), float(c[1]), r_total, fraction)
+        return self._radius(r, code, "r_circ")
 
     def frac_ellip(self, c, elong, theta, a_total, fraction):
-        return self._frac_radius(
-            lambda a: float(ellipse_sum([self.cut], c[0], c[1], a, a / elong, theta)[0]),
-            a_total,
-            fraction,
-            "r_ellip",
-            self._rho(c, elong, theta),
+        r, code = _radii.frac_ellip(
+            self.cut, float(c[0]), float(c[1]), float(elong), float(theta), a_total, fraction
         )
+        return self._radius(r, code, "r_ellip")
 
     # -------------------------------------------------------------- asymmetry
-    def rotate_box(self, image, c, box):
-        """Image rotated by 180 deg about c (bilinear, 0 outside), on box (y0, y1, x0, x1)."""
-        y0, y1, x0, x1 = box
-        tx, ty = 2.0 * c[0], 2.0 * c[1]
-        kx, ky = int(np.floor(tx)), int(np.floor(ty))
-        fx, fy = tx - kx, ty - ky
-        # source rows ky - y (and +1) for y in [y0, y1): from ky - y1 + 1 to ky - y0 + 1
-        ny, nx = image.shape
-        r_lo, r_hi = ky - y1 + 1, ky - y0 + 2
-        c_lo, c_hi = kx - x1 + 1, kx - x0 + 2
-        sub = np.zeros((r_hi - r_lo, c_hi - c_lo))
-        ry0, ry1 = max(r_lo, 0), min(r_hi, ny)
-        rx0, rx1 = max(c_lo, 0), min(c_hi, nx)
-        if ry1 > ry0 and rx1 > rx0:
-            sub[ry0 - r_lo : ry1 - r_lo, rx0 - c_lo : rx1 - c_lo] = image[ry0:ry1, rx0:rx1]
-        f = sub[::-1, ::-1]  # f[i, j] = image[ky+1 - (y0+i) ... ] arranged so:
-        # f[i, j] corresponds to source row r_hi - 1 - i = ky + 1 - y0 - i, col kx + 1 - x0 - j
-        # output (y0 + i) needs rows ky - y0 - i (=f[i+1]) and +1 (=f[i]).
-        h, w = y1 - y0, x1 - x0
-        a00 = f[1 : h + 1, 1 : w + 1]
-        a01 = f[1 : h + 1, 0:w]
-        a10 = f[0:h, 1 : w + 1]
-        a11 = f[0:h, 0:w]
-        return (1 - fy) * ((1 - fx) * a00 + fx * a01) + fy * ((1 - fx) * a10 + fx * a11)
-
-    def rotate_mask_box(self, mask, c, box):
-        """Mask rotated by 180 deg about c (nearest pixel, False outside), on box."""
-        if not self.any_mask:
-            return np.zeros((box[1] - box[0], box[3] - box[2]), bool)
-        y0, y1, x0, x1 = box
-        tx, ty = 2.0 * c[0], 2.0 * c[1]
-        kx, ky = int(np.floor(tx)), int(np.floor(ty))
-        sx = kx + (1 if tx - kx >= 0.5 else 0)
-        sy = ky + (1 if ty - ky >= 0.5 else 0)
-        ny, nx = mask.shape
-        r_lo, r_hi = sy - y1 + 1, sy - y0 + 1
-        c_lo, c_hi = sx - x1 + 1, sx - x0 + 1
-        sub = np.zeros((r_hi - r_lo, c_hi - c_lo), bool)
-        ry0, ry1 = max(r_lo, 0), min(r_hi, ny)
-        rx0, rx1 = max(c_lo, 0), min(c_hi, nx)
-        if ry1 > ry0 and rx1 > rx0:
-            sub[ry0 - r_lo : ry1 - r_lo, rx0 - c_lo : rx1 - c_lo] = mask[ry0:ry1, rx0:rx1]
-        return sub[::-1, ::-1]
-
     def asym_fn(self, c, image, kind):
-        """statmorph's ``_asymmetry_function`` (kinds 'cas', 'rms', 'outer', 'shape')."""
-        xc, yc = c
-        if xc < 0 or xc >= self.nx or yc < 0 or yc >= self.ny:
-            self.st.warn("[asym_center] Minimizer tried to exit bounds.", 1)
-            return 100.0
-        sh = image.shape
-        if kind in ("cas", "rms"):
-            sl, w = circle_weights(sh, xc, yc, EXTENT_CAS * self.rpetro_centroid)
-        elif kind == "outer":
-            a_in, a_out = self.rhalf_ellip_v, self.rmax_ellip_v
-            if not (a_in > 0 and a_out > 0):
-                raise _Invalid("[outer_asym] invalid rhalf_ellip or rmax_ellip")
-            b_out = a_out / self.elong_a
-            sl, w = ellipse_weights(sh, xc, yc, a_out, b_out, self.theta_a)
-            sl_i, w_i = ellipse_weights(sh, xc, yc, a_in, a_in / self.elong_a, self.theta_a)
-            if w_i.size:
-                w = w.copy()
-                oy, ox = sl_i[0].start - sl[0].start, sl_i[1].start - sl[1].start
-                w[oy : oy + w_i.shape[0], ox : ox + w_i.shape[1]] -= w_i
-        else:  # shape
-            r = self.rmax_circ_v
-            if not r > 0:
-                self.st.warn("[shape_asym] Invalid rmax_circ value.", 2)
-                raise _Invalid("[shape_asym] invalid rmax_circ")
-            sl, w = circle_weights(sh, xc, yc, r)
-        if w.size == 0:
-            self.st.warn("[asymmetry_function] Zero flux sum.", 1)
-            return 100.0
-        box = (sl[0].start, sl[0].stop, sl[1].start, sl[1].stop)
-        im = image[sl]
-        rot = self.rotate_box(image, c, box)
-        if self.any_mask:
-            msym = self.mask[sl] | self.rotate_mask_box(self.mask, c, box)
-            im = np.where(msym, 0.0, im)
-            rot = np.where(msym, 0.0, rot)
-            area = float(np.sum(w[~msym]))
-        else:
-            area = float(w.sum())
-        abs_sum = float(np.sum(np.abs(im) * w))
-        diff = rot - im
-        abs_diff = float(np.sum(np.abs(diff) * w))
-        if abs_sum == 0.0:
-            self.st.warn("[asymmetry_function] Zero flux sum.", 1)
-            return 100.0
-        if kind == "shape":
-            return abs_diff / abs_sum
-        if kind == "rms":
-            sq_sum = float(np.sum(im * im * w))
-            sq_diff = float(np.sum(diff * diff * w))
-            if self.sky_sigma is None:
-                return sq_diff / sq_sum
-            s2 = self.sky_sigma**2
-            return (sq_diff - 2 * area * s2) / (sq_sum - area * s2)
-        if self.sky_asym is None:
-            return abs_diff / abs_sum
-        return (abs_diff - area * self.sky_asym) / abs_sum
+        """statmorph's ``_asymmetry_function`` (kinds 'cas', 'rms', 'outer', 'shape'), compiled
+        (:func:`._asym.asymmetry_value`)."""
+        have_sky = self.sky_asym is not None
+        value, code = _asym.asymmetry_value(
+            image,
+            self.mask,
+            self.any_mask,
+            float(c[0]),
+            float(c[1]),
+            _asym.KINDS[kind],
+            EXTENT_CAS * self.rpetro_centroid if kind in ("cas", "rms") else self.rmax_circ_v,
+            self.rhalf_ellip_v if kind == "outer" else 0.0,
+            self.rmax_ellip_v if kind == "outer" else 0.0,
+            self.elong_a if kind == "outer" else 1.0,
+            self.theta_a if kind == "outer" else 0.0,
+            self.sky_asym if have_sky else 0.0,
+            self.sky_sigma**2 if self.sky_sigma is not None else 0.0,
+            have_sky,
+        )
+        self._replay(code)
+        return value
+
+    def _replay(self, code: int) -> None:
+        """Turn the warning codes of a compiled asymmetry call into messages / exceptions."""
+        if not code:
+            return
+        for bit, (msg, flag) in _asym.MESSAGES.items():
+            if code & bit:
+                self.st.warn(msg, flag)
+        for bit, text in _asym.ERRORS.items():
+            if code & bit:
+                raise (ValueError if bit == _asym.CODE_NONFINITE else _Invalid)(text)
 
     # ----------------------------------------------------------------- skybox
     def skybox(self):
-        seg = self.seg_stamp
-        bad = ((seg != 0) | self.usermask).astype(np.int64)
-        ny, nx = seg.shape
-        sat = np.zeros((ny + 1, nx + 1), np.int64)
-        sat[1:, 1:] = bad.cumsum(0).cumsum(1)
-        size = SKYBOX
-        while True:
-            ni, nj = ny - size, nx - size
-            if ni > 0 and nj > 0:
-                i = np.arange(ni)[:, None]
-                j = np.arange(nj)[None, :]
-                cnt = sat[i + size, j + size] - sat[i, j + size] - sat[i + size, j] + sat[i, j]
-                hit = np.flatnonzero(cnt.ravel() == 0)
-                if hit.size:
-                    bi, bj = divmod(int(hit[0]), nj)
-                    return (slice(bi, bi + size), slice(bj, bj + size))
-            if size <= 2:
-                self.st.warn("[skybox] Skybox not found.", 2)
-                return None
-            size //= 2
+        segmap, mask, (y0, y1, x0, x1) = self._full
+        bi, bj, size = _stamp.skybox(
+            segmap,
+            _NO_MASK if mask is None else mask,
+            mask is not None,
+            y0,
+            y1,
+            x0,
+            x1,
+            SKYBOX,
+        )
+        if size == 0:
+            self.st.warn("[skybox] Skybox not found.", 2)
+            return None
+        return (slice(bi, bi + size), slice(bj, bj + size))
 
 
 def _quantile(sorted_values, q):
@@ -545,7 +369,7 @@ def morphology_one(
     values = dict.fromkeys(QUANTITIES, np.nan)
     s = _Source(image, segmap, label, mask, weightmap, gain, bbox, n_sigma_outlier)
     st = s.st
-    if not np.sum(s.cut_nobg) > 0:
+    if not s.total_flux > 0:
         st.warn("Total flux is nonpositive. Returning empty object.", 4)
         return values, st, None
     xmin, ymin = s.xmin, s.ymin
@@ -553,9 +377,7 @@ def morphology_one(
     values["xc_centroid"], values["yc_centroid"] = xc + xmin, yc + ymin
     if s.cut[int(yc), int(xc)] == 0:
         st.warn("Centroid is masked.", 2)
-    maxval = np.max(s.cut_nobg)
-    ymax, xmax = np.argwhere(s.cut_nobg == maxval)[0]
-    s.xmax_pix, s.ymax_pix = int(xmax), int(ymax)
+    xmax, ymax = s.xmax_pix, s.ymax_pix
 
     def guard(fn, *names):
         try:
@@ -575,12 +397,13 @@ def morphology_one(
     box = s.skybox()
     s.sky_sigma = s.sky_asym = s.sky_smooth_box = None
     if box is not None:
-        bkg = s.cut[box]
-        values["sky_mean"] = float(np.mean(bkg))
-        values["sky_median"] = float(np.median(bkg))
-        values["sky_sigma"] = float(np.std(bkg))
+        side = box[0].stop - box[0].start
+        mean, median, std, asym = _stamp.sky_stats(s.cut, box[0].start, box[1].start, side)
+        values["sky_mean"] = float(mean)
+        values["sky_median"] = float(median)
+        values["sky_sigma"] = float(std)
         s.sky_sigma = values["sky_sigma"]
-        s.sky_asym = float(np.sum(np.abs(bkg[::-1, ::-1] - bkg)) / bkg.size)
+        s.sky_asym = float(asym)
     s.box = box
 
     # weight map
@@ -598,21 +421,26 @@ def morphology_one(
     if s.rpetro_centroid is None:
         st.warn("Petrosian radius undefined.", 4)
         return values, st, None
-    c0 = np.array([xc, yc])
-    fn = lambda c: s.asym_fn(c, s.cut, "cas")  # noqa: E731
-    ca = opt.fmin(fn, c0, xtol=XTOL_CENTER, disp=False)
-    dist = PETRO_CAS * s.rpetro_centroid
-    if np.linalg.norm(ca - c0) > dist:
-        st.warn(
-            "Asymmetry center drifted too far away from the centroid. "
-            "Trying again with the brightest pixel.",
-            1,
-        )
-        cb = np.array([float(xmax), float(ymax)])
-        ca = opt.fmin(fn, cb, xtol=XTOL_CENTER, disp=False)
-        if np.linalg.norm(ca - cb) > dist:
-            st.warn("Using centroid instead of asymmetry center.", 2)
-            ca = c0
+    have_sky = s.sky_asym is not None
+    xa, ya, codes, events, _ = _asym.asymmetry_center(
+        s.cut,
+        s.mask,
+        s.any_mask,
+        float(xc),
+        float(yc),
+        float(xmax),
+        float(ymax),
+        float(s.rpetro_centroid),
+        s.sky_asym if have_sky else 0.0,
+        have_sky,
+        XTOL_CENTER,
+    )
+    for code in events:  # statmorph's warnings, in the order the search met them
+        msg, flag = _asym.MESSAGES[int(code)]
+        st.warn(msg, flag)
+    if codes & _asym.CODE_NONFINITE:
+        raise ValueError(_asym.ERRORS[_asym.CODE_NONFINITE])
+    ca = np.array([xa, ya])
     iy, ix = int(ca[1]), int(ca[0])
     if not (0 <= iy < s.ny and 0 <= ix < s.nx) or s.cut[iy, ix] == 0:
         st.warn("[asym_center] Asymmetry center is masked.", 2)
@@ -629,13 +457,12 @@ def morphology_one(
     rp = guard(lambda: s.rpetro_circ(ca), "rpetro_circ")
     values["rpetro_circ"] = rp
     if rp is not None:
-        sl, w = circle_weights(s.cut.shape, ca[0], ca[1], EXTENT_FLUX * rp)
-        values["flux_circ"] = abs(float(np.sum(s.cut[sl] * w)))
+        values["flux_circ"] = abs(_radii.circle_sum(s.cut, ca[0], ca[1], EXTENT_FLUX * rp))
     rpe = guard(lambda: s.rpetro_ellip(ca, el, th), "rpetro_ellip")
     values["rpetro_ellip"] = rpe
     if rpe is not None:
         a = EXTENT_FLUX * rpe
-        values["flux_ellip"] = abs(float(ellipse_sum([s.cut], ca[0], ca[1], a, a / el, th)[0]))
+        values["flux_ellip"] = abs(_radii.ellipse_sum(s.cut, ca[0], ca[1], a, a / el, th))
 
     # Gini segmap, Gini, M20, S/N
     seg_gini = guard(lambda: _segmap_gini(s, rpe, xc, yc), "segmap_gini") if rpe else None
@@ -647,20 +474,17 @@ def morphology_one(
         if g is not None and m is not None:
             values["gini_m20_bulge"] = -0.693 * m + 4.95 * g - 3.96
             values["gini_m20_merger"] = 0.139 * m + 0.990 * g - 0.327
-        wm = np.abs(wmap)
-        locs = seg_gini & (s.cut >= 0) & (wm > 0)
-        if locs.any():
-            values["sn_per_pixel"] = float(np.mean(s.cut[locs] / wm[locs]))
+        nsn, sn = _stamp.sn_per_pixel(s.cut, seg_gini, wmap)
+        if nsn:
+            values["sn_per_pixel"] = float(sn)
         else:
             st.warn("Invalid sn_per_pixel.", 2)
 
     # CAS
     if box is not None and rp is not None:
         bsize = int(PETRO_CAS * rp)
-        bkg = s.cut[box]
-        d = bkg - ndi.uniform_filter(bkg, size=bsize)
-        d[d < 0] = 0.0
-        s.sky_smooth = float(np.sum(d) / bkg.size)
+        side = box[0].stop - box[0].start
+        s.sky_smooth = float(_stamp.sky_smoothness(s.cut, box[0].start, box[1].start, side, bsize))
     else:
         s.sky_smooth = None
     values["asymmetry"] = guard(lambda: s.asym_fn(ca, s.cut, "cas"), "asymmetry")
@@ -686,13 +510,16 @@ def morphology_one(
     if rpe is not None:
         seg_sa = guard(lambda: _segmap_shape_asym(s, ca, rpe), "shape_asymmetry")
         if seg_sa is not None:
-            yy, xx = np.nonzero(seg_sa)
-            rc = float(np.max(np.hypot(yy - ca[1], xx - ca[0])))
+            npix, rc, re = _stamp.rmax(
+                seg_sa, float(ca[0]), float(ca[1]), float(np.cos(th)), float(np.sin(th)), float(el)
+            )
+            if npix == 0:
+                raise ValueError(
+                    "zero-size array to reduction operation maximum which has no identity"
+                )
+            rc, re = float(rc), float(re)
             if rc == 0:
                 st.warn("[rmax_circ] rmax_circ = 0!", 2)
-            xp = (xx - ca[0]) * np.cos(th) + (yy - ca[1]) * np.sin(th)
-            yp = -(xx - ca[0]) * np.sin(th) + (yy - ca[1]) * np.cos(th)
-            re = float(np.max(np.sqrt(xp**2 + (yp * el) ** 2)))
             if re == 0:
                 st.warn("[rmax_ellip] rmax_ellip = 0!", 2)
             values["rmax_circ"], values["rmax_ellip"] = rc, re
@@ -729,60 +556,64 @@ def morphology_one(
     return values, st, s
 
 
+def _ellipse_annulus_sum(img, xc, yc, a_in, a_out, b_out, theta) -> float:
+    """Exact sum over the elliptical annulus between semi-major axes ``a_in`` and ``a_out``
+    (inner semi-minor axis ``b_out * a_in / a_out``, as photutils' ``EllipticalAnnulus``)."""
+    args = (float(xc), float(yc))
+    outer = _radii.ellipse_sum(img, *args, float(a_out), float(b_out), float(theta))
+    inner = _radii.ellipse_sum(img, *args, float(a_in), float(b_out * a_in / a_out), float(theta))
+    return outer - inner
+
+
+def _gaussian_filter(img, sigma):
+    """``ndi.gaussian_filter(img, sigma, mode="constant", cval=0.0)``, compiled
+    (:func:`._stamp.gaussian_constant`) where scipy takes its symmetric-kernel loop."""
+    if _gaussian_kernel1d is not None and float(sigma) > 1e-15:
+        w = _gaussian_kernel1d(sigma, 0, int(4.0 * float(sigma) + 0.5))[::-1]
+        if np.all(np.abs(w - w[::-1]) <= np.finfo(float).eps):
+            return _stamp.gaussian_constant(img, np.ascontiguousarray(w, dtype=np.float64))
+    return ndi.gaussian_filter(img, sigma, mode="constant", cval=0.0)
+
+
 def _segmap_gini(s: _Source, rpe, xc, yc):
     st = s.st
-    sm = ndi.gaussian_filter(s.cut, PETRO_GINI * rpe, mode="constant", cval=0.0)
+    sm = _gaussian_filter(s.cut, PETRO_GINI * rpe)
     a_in, a_out = rpe - 0.5 * ANNULUS, rpe + 0.5 * ANNULUS
     b_out = a_out / s.elong_a
     b_in = b_out * a_in / a_out
-    tot = float(ellipse_annulus_sum([sm], xc, yc, a_in, a_out, b_out, s.theta_a)[0])
+    tot = _ellipse_annulus_sum(sm, xc, yc, a_in, a_out, b_out, s.theta_a)
     area = np.pi * (a_out * b_out - a_in * b_in)
-    above = sm >= tot / area
-    lab, nf = _label8(above)
-    if nf == 0:
+    seg, code = _stamp.gini_segmap(np.ascontiguousarray(sm), float(tot / area))
+    if code == _stamp.GINI_EMPTY:
         st.warn("[segmap_gini] Empty Gini segmap!", 2)
-        return above
-    if above.all():
+    elif code == _stamp.GINI_FULL:
         st.warn("[segmap_gini] Full Gini segmap!", 2)
-        return above
-    if nf > 1:
+    elif code != _stamp.GINI_SINGLE:
         st.flag = max(st.flag, 1)
-        ic, jc = np.argwhere(sm == np.max(sm))[0]
-        if lab[ic, jc] == 0:
+        if code == _stamp.GINI_OUTSIDE:
             raise _Invalid("[segmap_gini] brightest smoothed pixel outside the Gini segmap")
-        return lab == lab[ic, jc]
-    return above
+    return seg
 
 
 def _gini(s: _Source, seg):
-    v = np.sort(np.abs(s.cut[seg]))
-    n = v.size
-    if n <= 1 or np.sum(v) == 0:
+    n, total, weighted = _stamp.gini(s.cut, seg)
+    if n <= 1 or total == 0:
         raise _Invalid("[gini] Not enough data for Gini calculation.")
-    idx = np.arange(1, n + 1)
-    return float(np.sum((2 * idx - n - 1) * v) / (float(n - 1) * np.sum(v)))
+    return float(weighted / (float(n - 1) * total))
 
 
 def _m20(s: _Source, seg):
-    if np.sum(seg) == 0:
+    if not seg.any():  # np.sum(seg) == 0
         raise _Invalid("[m20] empty Gini segmap")
     img = np.where(seg, s.cut, 0.0)
     m00, mx, my = _moments(img)
     if m00 <= 0:
         raise _Invalid("[m20] Nonpositive flux within Gini segmap.")
     xc, yc = mx / m00, my / m00
-    ys, xs = np.nonzero(seg)
-    vals = img[ys, xs]
-    r2 = (xs - xc) ** 2 + (ys - yc) ** 2
-    mtot = float(np.sum(vals * r2))
-    sv = np.sort(img.ravel())
-    frac = np.cumsum(sv) / np.sum(sv)
-    top = sv[frac >= 0.8]
-    if top.size == 0:
+    mtot, m20v, found = _stamp.m20_sums(img, seg, float(xc), float(yc))
+    if not found:
         raise _Invalid("[m20] Not enough data for M20 calculation.")
-    thr = top[0]
-    sel = vals >= thr
-    m20v = float(np.sum(vals[sel] * r2[sel]))
+    mtot, m20v = float(mtot), float(m20v)
     if m20v <= 0 or mtot <= 0:
         raise _Invalid("[m20] Negative second moment(s).")
     return float(np.log10(m20v / mtot))
@@ -791,14 +622,10 @@ def _m20(s: _Source, seg):
 def _smoothness(s: _Source, ca, rp):
     r_in, r_out = PETRO_CAS * rp, EXTENT_CAS * rp
     bsize = int(PETRO_CAS * rp)  # 0 leaves the image unchanged (as in statmorph)
-    sm = ndi.uniform_filter(s.cut, size=bsize)
-    d = s.cut - sm
-    d[d < 0] = 0.0
-    sh = s.cut.shape
-    sl_o, w_o = circle_weights(sh, ca[0], ca[1], r_out)
-    sl_i, w_i = circle_weights(sh, ca[0], ca[1], r_in)
-    flux = float(np.sum(s.cut[sl_o] * w_o)) - float(np.sum(s.cut[sl_i] * w_i))
-    diff = float(np.sum(d[sl_o] * w_o)) - float(np.sum(d[sl_i] * w_i))
+    d = _stamp.smooth_residual(s.cut, bsize)
+    x, y = float(ca[0]), float(ca[1])
+    flux = _radii.circle_sum(s.cut, x, y, r_out) - _radii.circle_sum(s.cut, x, y, r_in)
+    diff = _radii.circle_sum(d, x, y, r_out) - _radii.circle_sum(d, x, y, r_in)
     if flux <= 0:
         raise _Invalid("[smoothness] Nonpositive total flux.")
     if s.sky_smooth is None:
@@ -812,6 +639,37 @@ def _smoothness(s: _Source, ca, rp):
 
 def _mid(s: _Source, seg_gini):
     st = s.st
+    status, nzero, added, seg_mid, nonneg, _ = _stamp.mid_segmap(
+        s.cut_nobg, s.mask_nobg, s.ymax_pix, s.xmax_pix, s.seg_box_arr, ETA
+    )
+    if status == -1 or status == _roots.CONVERGED:
+        for _ in range(nzero):
+            st.warn("[segmap_mid] Zero flux sum.", 2)
+        if status == -1:
+            seg_mid = seg_gini
+        elif added:
+            st.warn("[segmap_mid] Adding brightest pixel to segmap.", 2)
+    else:  # the root search failed: scipy's exception, raised by the reference code
+        seg_mid = _mid_segmap_reference(s, seg_gini)
+    seg_mid = np.ascontiguousarray(seg_mid, dtype=bool)
+    cut_mid, sorted_mid, mb, invalid = _stamp.mid_cut(nonneg, seg_mid, s.mask_nobg)
+    if mb[1] == 0:  # empty segmap: numpy's error of ys.min()
+        np.nonzero(seg_mid)[0].min()
+    # multimode: bounding box of the MID segmap (pixels outside are 0 there)
+    msub = cut_mid[mb[0] : mb[1], mb[2] : mb[3]]
+    multimode, single = _mid_kernels.multimode(msub, sorted_mid, cut_mid.size, float(invalid))
+    if single:
+        st.warn("[M statistic] Single clump!")
+    intensity, deviation, msg = _mid_kernels.intensity_deviation(cut_mid, seg_mid)
+    if msg:
+        st.warn(msg, 2)
+    return multimode, intensity, deviation, seg_mid
+
+
+def _mid_segmap_reference(s: _Source, seg_gini):
+    """The MID segmap search in Python (scipy's ``brentq``), for the rare failed searches of
+    :func:`._stamp.mid_segmap`: same warnings, and scipy's exception."""
+    st = s.st
     nonneg = np.where(s.cut_nobg > 0, s.cut_nobg, 0.0)
     sorted_nn = np.sort(nonneg[~s.mask_nobg])
     ic, jc = s.ymax_pix, s.xmax_pix
@@ -822,13 +680,9 @@ def _mid(s: _Source, seg_gini):
     def main_clump(q):
         thr = _quantile(sorted_nn, q)
         if thr <= 0:
-            above = nonneg >= thr
-            lab, _ = _label8(above)
-            return lab == lab[ic, jc], thr
-        above = sub >= thr
-        lab, _ = _label8(above)
+            return _mid_kernels.component_at(nonneg, thr, ic, jc), thr
         out = np.zeros(nonneg.shape, bool)
-        out[bx] = lab == lab[ic - oy, jc - ox]
+        out[bx] = _mid_kernels.component_at(sub, thr, ic - oy, jc - ox)
         return out, thr
 
     def seg_fn(q):
@@ -842,138 +696,33 @@ def _mid(s: _Source, seg_gini):
         return ratio - ETA
 
     if seg_fn(0.0) > 0.0:
-        seg_mid = seg_gini
-    else:
-        q = opt.brentq(seg_fn, 0.0, 1.0, xtol=1.0 / float(sorted_nn.size))
-        clump, _ = main_clump(q)
-        seg = ndi.uniform_filter(clump.astype(float), size=3.0) > 0.5
-        if not seg[ic, jc]:
-            st.warn("[segmap_mid] Adding brightest pixel to segmap.", 2)
-            seg[ic, jc] = True
-        lab, _ = _label8(seg)
-        seg_mid = lab == lab[ic, jc]
-    cut_mid = np.where(seg_mid, nonneg, 0.0)
-    sorted_mid = np.sort(cut_mid[~s.mask_nobg])
-    # multimode: bounding box of the MID segmap (pixels outside are 0 there)
-    ys, xs = np.nonzero(seg_mid)
-    mb = (
-        slice(max(ys.min() - 1, 0), ys.max() + 2),
-        slice(max(xs.min() - 1, 0), xs.max() + 2),
-    )
-    msub = cut_mid[mb]
-    invalid = float(np.sum(cut_mid))
-    cache: dict[int, np.ndarray] = {}
-
-    def counts(q):
-        k = int(q * (len(sorted_mid) - 1))
-        if k not in cache:
-            thr = sorted_mid[k]
-            if thr <= 0:
-                cache[k] = np.array([cut_mid.size])
-            else:
-                lab, nf = _label8(msub >= thr)
-                c = np.bincount(lab.ravel(), minlength=nf + 1)[1:]
-                cache[k] = np.sort(c)[::-1]
-        return cache[k]
-
-    def ratio(q):
-        q = float(np.asarray(q).ravel()[0])
-        if q < 0 or q > 1:
-            return invalid
-        c = counts(q)
-        if len(c) == 1:
-            return invalid
-        return -1.0 * float(c[1]) ** 2 / float(c[0])
-
-    step = 0.02
-    multimode = None
-    while True:
-        qs = np.arange(0.0, 1.0, step)
-        rs = np.array([ratio(q) for q in qs])
-        k = int(np.argmin(rs))
-        q0, rmin = qs[k], rs[k]
-        if rmin < 0:
-            break
-        if step < 1e-3:
-            st.warn("[M statistic] Single clump!")
-            multimode = 0.0
-            break
-        step /= 2.0
-    if multimode is None:
-        res = opt.basinhopping(
-            ratio,
-            q0,
-            minimizer_kwargs={"method": "Nelder-Mead"},
-            niter=5,
-            T=-0.5 * rmin,
-            stepsize=step,
-            interval=5 / 2,
-            disp=False,
-            seed=0,
-        )
-        c = counts(res.x[0])
-        multimode = float(c[1]) / float(c[0])
-    # intensity and deviation
-    from skimage.feature import peak_local_max
-    from skimage.segmentation import watershed
-
-    smooth = ndi.gaussian_filter(cut_mid, 1.0)
-    peaks = peak_local_max(smooth, num_peaks=np.inf)
-    npk = peaks.shape[0]
-    markers = np.zeros(smooth.shape, np.int64)
-    if npk:
-        markers[peaks[:, 0], peaks[:, 1]] = np.arange(1, npk + 1)
-    labarr = watershed(-smooth, markers, connectivity=2, mask=smooth > 0)
-    sums = np.bincount(labarr.ravel(), weights=smooth.ravel(), minlength=npk + 1)[1:]
-    order = np.argsort(sums)[::-1]
-    sums = sums[order]
-    intensity = 0.0 if len(sums) <= 1 else float(sums[1] / sums[0])
-    if npk == 0:
-        st.warn("[deviation] There are no peaks.", 2)
-        deviation = np.nan
-    else:
-        yp, xp = peaks[order[0]]
-        m00, mx, my = _moments(cut_mid)
-        if m00 <= 0:
-            st.warn("[deviation] Nonpositive flux within MID segmap.", 2)
-            deviation = np.nan
-        else:
-            area = float(np.sum(seg_mid))
-            deviation = float(np.sqrt(np.pi / area) * np.hypot(xp - mx / m00, yp - my / m00))
-    return multimode, intensity, deviation, seg_mid
+        return seg_gini
+    q = opt.brentq(seg_fn, 0.0, 1.0, xtol=1.0 / float(sorted_nn.size))
+    clump, _ = main_clump(q)
+    seg = ndi.uniform_filter(clump.astype(float), size=3.0) > 0.5
+    if not seg[ic, jc]:
+        st.warn("[segmap_mid] Adding brightest pixel to segmap.", 2)
+        seg[ic, jc] = True
+    return _mid_kernels.component_at(seg.view(np.uint8), 1, ic, jc)
 
 
 def _segmap_shape_asym(s: _Source, ca, rpe):
-    from astropy.stats import sigma_clipped_stats
-    from photutils.background import ModeEstimatorBackground
-
     st = s.st
-    ny, nx = s.cut.shape
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    d = np.hypot(xx - ca[0], yy - ca[1])
     r_in, r_out = EXTENT_FLUX * rpe, 2.0 * EXTENT_FLUX * rpe
-    ann = (d < r_out) & ~(d < r_in)
-    total_mask = s.mask | ~ann
-    if np.sum(~total_mask) < SKYBOX**2:
-        total_mask = np.ones((ny, nx), bool)
-        if s.box is not None:
-            total_mask[s.box] = False
-        if np.sum(~total_mask) == 0:
+    vals = _stamp.shape_annulus_values(
+        s.cut, s.mask, float(ca[0]), float(ca[1]), float(r_in), float(r_out)
+    )
+    if vals.size < SKYBOX**2:  # the sky box instead
+        if s.box is None:
             st.warn("[shape_asym] Asymmetry segmap undefined.", 2)
             return ~s.mask_nobg
-    est = ModeEstimatorBackground(median_factor=2.5, mean_factor=1.5)
-    mean, median, std = sigma_clipped_stats(
-        s.cut, mask=total_mask, sigma=3.0, maxiters=None, cenfunc=est
-    )
+        vals = s.cut[s.box]
+    mean, median, std = mode_clipped_stats(vals, sigma=3.0)
     thr = 2.5 * median - 1.5 * mean + std
-    sm = ndi.uniform_filter(s.cut, size=3.0)
-    above = sm >= thr
-    ic, jc = np.argwhere(sm == np.max(sm))[0]
-    if not above[ic, jc]:
+    seg, added = _stamp.shape_segmap(s.cut, float(thr))
+    if added:
         st.warn("[shape_asym] Adding brightest pixel to segmap.", 2)
-        above[ic, jc] = True
-    lab, _ = _label8(above)
-    return lab == lab[ic, jc]
+    return seg
 
 
 def sersic_start(s: _Source, values: dict):
@@ -1001,7 +750,8 @@ def sersic_start(s: _Source, values: dict):
         flag = 2
         a_in = reff
     b_out = (1 - ellip) * a_out
-    tot, area = ellipse_annulus_sum([s.cut, s._omask], x0, y0, a_in, a_out, b_out, theta)
+    tot = _ellipse_annulus_sum(s.cut, x0, y0, a_in, a_out, b_out, theta)
+    area = _ellipse_annulus_sum(s._omask, x0, y0, a_in, a_out, b_out, theta)
     amp = tot / area if area else 0.0
     if amp <= 0:
         msgs.append("[sersic] Nonpositive flux at r_e.")

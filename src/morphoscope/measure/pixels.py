@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._stamp import group_order
+
 __all__ = ["PixelGroups", "group_pixels"]
 
 
@@ -71,16 +73,19 @@ def group_pixels(
     n = labels.size
     lut = np.full(int(max(segmap.max(initial=0), labels.max(initial=0))) + 1, -1, np.int64)
     lut[labels] = np.arange(n)
-    flat = segmap.ravel()
-    sel = np.flatnonzero(flat > 0)
-    idx = lut[flat[sel]]
-    keep = idx >= 0
-    sel, idx = sel[keep], idx[keep]
-    order = np.argsort(idx, kind="stable")
-    sel, idx = sel[order], idx[order]
+    flat = np.ascontiguousarray(segmap).ravel()
+    if flat.dtype == np.int64:  # one compiled pass: the stable counting sort by source
+        sel, idx, count = group_order(flat, lut, n)
+    else:
+        sel = np.flatnonzero(flat > 0)
+        idx = lut[flat[sel]]
+        keep = idx >= 0
+        sel, idx = sel[keep], idx[keep]
+        order = np.argsort(idx, kind="stable")
+        sel, idx = sel[order], idx[order]
+        count = np.bincount(idx, minlength=n)
     nx = segmap.shape[1]
     y, x = np.divmod(sel, nx)
-    count = np.bincount(idx, minlength=n)
     start = np.concatenate([[0], np.cumsum(count)[:-1]])
     return PixelGroups(
         index=idx,

@@ -98,7 +98,7 @@ def run_nonparametric(
         for i in todo:
             results[i] = _one(*tasks[i])
         _LOCAL.shared = None
-    values = {q: np.full(n, np.nan) for q in QUANTITIES}
+    block = np.full((len(QUANTITIES), n), np.nan)
     flags = np.full(n, 4, np.int64)
     messages: list[list[str]] = [["label not in the segmentation map"] for _ in range(n)]
     failed = np.zeros(n, bool)
@@ -107,13 +107,13 @@ def run_nonparametric(
         if r is None:
             continue
         v, f, m, fit, err = r
-        for q in QUANTITIES:
-            values[q][i] = v[q]
+        block[:, i] = [v[q] for q in QUANTITIES]
         flags[i], messages[i], fits[i], failed[i] = f, m, fit, err
+    values = dict(zip(QUANTITIES, block, strict=True))
     return values, flags, messages, fits, failed
 
 
-def run_sersic(fits, psf):
+def run_sersic(fits, psf, n_jobs=1):
     """Batch-fit the prepared problems; returns a dict of column arrays (image coordinates)."""
     n = len(fits)
     cols = {f"sersic_{p}": np.full(n, np.nan) for p in PARAMS}
@@ -135,7 +135,7 @@ def run_sersic(fits, psf):
         offsets.append(off)
     if problems:
         try:
-            res = fit_sersic_batch(problems)
+            res = fit_sersic_batch(problems, workers=n_jobs)
         except Exception as exc:  # a numerical failure of the batch flags its fits
             for i in where:
                 flag[i] = 2

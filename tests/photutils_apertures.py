@@ -1,9 +1,9 @@
-"""Exact-overlap aperture sums on small cutouts, vectorised over many radii.
+"""Exact-overlap aperture sums with ``photutils.geometry``: the reference of the compiled
+overlaps and sums (``morphoscope.measure._overlap``, ``_radii``), which replaced this module.
 
 Circles, ellipses and their annuli are summed with the exact pixel-overlap fractions of
 ``photutils.geometry`` (the code behind ``photutils.aperture`` with ``method='exact'``),
-evaluated only on the aperture's bounding box, so that a root search over the radius costs
-microseconds per step instead of building an aperture object each time.
+evaluated only on the aperture's bounding box.
 
 Coordinates are 0-based pixel centres (x = column, y = row); angles are radians CCW from +x.
 """
@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 from photutils.geometry import circular_overlap_grid, elliptical_overlap_grid
-
-try:  # optional: sep's exact ellipse overlap is ~20x faster than photutils' for large ellipses
-    import sep as _sep
-except ImportError:  # pragma: no cover - depends on the environment
-    _sep = None
 
 __all__ = [
     "circle_sum",
@@ -86,20 +81,9 @@ def circle_sum(images, xc: float, yc: float, r: float) -> np.ndarray:
 
 
 def ellipse_sum(images, xc: float, yc: float, a: float, b: float, theta: float) -> np.ndarray:
-    """Exact elliptical-aperture sums of one or several same-shape float64 C-ordered images.
-
-    Uses ``sep`` (exact mode) when it is installed, otherwise ``photutils.geometry``; both
-    give the same overlaps to ~1e-8.
-    """
+    """Exact elliptical-aperture sums of one or several same-shape images (a list)."""
     if not (a > 0 and b > 0):
         return np.zeros(len(images))
-    if _sep is not None:
-        return np.array(
-            [
-                _sep.sum_ellipse(img, [xc], [yc], [a], [b], [theta], r=1.0, subpix=0)[0][0]
-                for img in images
-            ]
-        )
     sl, w = ellipse_weights(images[0].shape, xc, yc, a, b, theta)
     return np.array([float(np.sum(img[sl] * w)) for img in images])
 
@@ -108,22 +92,5 @@ def ellipse_annulus_sum(images, xc, yc, a_in, a_out, b_out, theta) -> np.ndarray
     """Exact sums over the elliptical annulus between semi-major axes ``a_in`` and ``a_out``
     (inner semi-minor axis ``b_out * a_in / a_out``, as ``photutils.aperture.EllipticalAnnulus``).
     """
-    if _sep is not None and a_out > 0 and b_out > 0:
-        return np.array(
-            [
-                _sep.sum_ellipann(
-                    img,
-                    [xc],
-                    [yc],
-                    [a_out],
-                    [b_out],
-                    [theta],
-                    [max(a_in, 0.0) / a_out],
-                    [1.0],
-                    subpix=0,
-                )[0][0]
-                for img in images
-            ]
-        )
     outer = ellipse_sum(images, xc, yc, a_out, b_out, theta)
     return outer - ellipse_sum(images, xc, yc, a_in, b_out * a_in / a_out, theta)

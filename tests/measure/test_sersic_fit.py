@@ -1,0 +1,83 @@
+"""The batched Sersic fit: its convolution, its end point and its uncertainties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import fftconvolve
+
+from morphoscope.measure.sersic import (
+    SersicProblem,
+    _bn,
+    _convolve_same,
+    _psf_transform,
+    fit_sersic_batch,
+)
+
+
+def _sersic(shape, amp, reff, n, x0, y0, ellip, theta):
+    y, x = np.mgrid[: shape[0], : shape[1]].astype(float)
+    ct, st = np.cos(theta), np.sin(theta)
+    xmaj = (x - x0) * ct + (y - y0) * st
+    xmin = -(x - x0) * st + (y - y0) * ct
+    z = np.hypot(xmaj, xmin / (1 - ellip)) / reff
+    return amp * np.exp(-_bn(n) * (z ** (1 / n) - 1))
+
+
+def _gauss_psf(size, fwhm, dx=0.0):
+    y, x = np.mgrid[:size, :size] - (size - 1) / 2.0
+    s = fwhm / 2.3548
+    k = np.exp(-((x - dx) ** 2 + y**2) / (2 * s * s))
+    return k / k.sum()
+
+
+@pytest.mark.parametrize(
+    ("shape", "ksize"), [((48, 48), 37), ((48, 64), 25), ((33, 20), 8), ((16, 16), 41)]
+)
+def test_convolution_is_fftconvolve_same(shape, ksize):
+    rng = np.random.default_rng(ksize)
+    imgs = rng.normal(size=(3, *shape))
+    psfs = np.stack([_gauss_psf(ksize, f, dx=0.7) for f in (2.0, 3.5, 6.0)])
+    kern, full, off = _psf_transform(psfs, shape)
+    got = _convolve_same(imgs, kern, full, off)
+    for b in range(3):
+        want = fftconvolve(imgs[b], psfs[b], mode="same")
+        np.testing.assert_allclose(got[b], want, rtol=0, atol=1e-12)
+    # one derivative axis in the middle, single precision
+    two = imgs[:, None].astype(np.float32).repeat(2, axis=1)
+    got32 = _convolve_same(two, kern.astype(np.complex64)[:, None], full, off)
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32[:, 1], got[:, :], rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("n", [0.7, 1.0, 2.5, 4.0])
+def test_noiseless_fit_reaches_the_truth(n):
+    shape = (48, 48)
+    psf = _gauss_psf(25, 3.0)
+    truth = np.array([5.0, 6.0, n, 23.6, 24.3, 0.35, 0.6])
+    img = fftconvolve(_sersic(shape, *truth), psf, mode="same")
+    start = truth * np.array([0.7, 1.3, 1.0, 1.0, 1.0, 0.6, 1.2])
+    start[2] = 1.5
+    start[3:5] += (1.2, -0.8)
+    res = fit_sersic_batch([SersicProblem(img, np.full(shape, 10.0), start, psf)])
+    assert res["converged"][0]
+    np.testing.assert_allclose(res["params"][0], truth, rtol=2e-4)
+
+
+def test_uncertainties_describe_the_scatter():
+    """Pulls (fit - truth) / error of 60 noisy realisations have unit width."""
+    rng = np.random.default_rng(7)
+    shape = (48, 48)
+    psf = _gauss_psf(25, 2.5)
+    truth = np.array([2.0, 5.0, 1.8, 24.2, 23.7, 0.4, 1.0])
+    model = fftconvolve(_sersic(shape, *truth), psf, mode="same")
+    sigma = 0.1
+    weights = np.full(shape, 1 / sigma)
+    noisy = [model + rng.normal(0, sigma, shape) for _ in range(60)]
+    pbs = [SersicProblem(img, weights, truth * 1.1, psf) for img in noisy]
+    res = fit_sersic_batch(pbs)
+    assert res["converged"].all()
+    pull = (res["params"] - truth) / res["errors"]
+    width = np.std(pull, axis=0)
+    assert np.all((width > 0.7) & (width < 1.4)), width
+    assert np.all(np.abs(np.mean(pull, axis=0)) < 0.5)
