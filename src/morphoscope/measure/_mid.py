@@ -38,6 +38,8 @@ import numpy as np
 from numba import njit
 from scipy import ndimage as ndi
 
+from ._stamp import _fill
+
 __all__ = [
     "BASINHOPPING_UNIFORMS",
     "NITER",
@@ -71,30 +73,6 @@ _MAXITER = 200
 
 
 # --------------------------------------------------------------------------- labelling
-@njit(cache=True, nogil=True)
-def _fill(flat, ny, nx, start, thr, mark, gen, stack):  # pragma: no cover - compiled
-    """Mark (``mark[p] = gen``) the 8-connected component of ``flat >= thr`` holding
-    ``start`` (which must be above and unmarked); returns its size."""
-    mark[start] = gen
-    stack[0] = start
-    top = 1
-    size = 0
-    while top > 0:
-        top -= 1
-        p = stack[top]
-        size += 1
-        y = p // nx
-        x = p - y * nx
-        for yy in range(max(y - 1, 0), min(y + 2, ny)):
-            for xx in range(max(x - 1, 0), min(x + 2, nx)):
-                q = yy * nx + xx
-                if mark[q] != gen and flat[q] >= thr:
-                    mark[q] = gen
-                    stack[top] = q
-                    top += 1
-    return size
-
-
 @njit(cache=True, nogil=True)
 def _top_two(flat, ny, nx, thr, mark, gen, stack):  # pragma: no cover - compiled
     """Sizes of the two largest 8-connected components of ``flat >= thr`` (0 if absent)

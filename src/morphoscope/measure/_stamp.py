@@ -59,7 +59,8 @@ GINI_OUTSIDE = 4
 @njit(nogil=True, inline="always")
 def _fill(flat, ny, nx, start, thr, mark, gen, stack):  # pragma: no cover - compiled
     """Mark (``mark[p] = gen``) the 8-connected component of ``flat >= thr`` holding
-    ``start`` (which must be above and unmarked); returns its size (``_mid._fill``).
+    ``start`` (which must be above and unmarked); returns its size. Used here and by
+    :mod:`._mid`.
 
     Inlined into its callers: no separately compiled (and cached) specialisations, whose
     disk cache numba can mix up when callers pass literal arguments.
