@@ -391,10 +391,16 @@ def gaussian_constant(img, w):  # pragma: no cover - compiled
     ndarray of float64
         New C-contiguous array.
     """
+    # axis 0, stored transposed; then axis 0 of that, i.e. axis 1, transposed back
+    return _correlate_axis0_transposed(_correlate_axis0_transposed(img, w), w)
+
+
+@njit(cache=True, nogil=True)
+def _correlate_axis0_transposed(img, w):  # pragma: no cover - compiled
+    """One axis of :func:`gaussian_constant`: ``correlate1d(img, w, axis=0).T`` (copy)."""
     ny, nx = img.shape
     r = w.size // 2
-    # axis 0, result stored transposed
-    a0 = np.empty((nx, ny))
+    out = np.empty((nx, ny))
     acc = np.empty(nx)
     for i in range(ny):
         wc = w[r]
@@ -416,31 +422,7 @@ def gaussian_constant(img, w):  # pragma: no cover - compiled
                 for j in range(nx):
                     acc[j] += (0.0 + 0.0) * wk
         for j in range(nx):
-            a0[j, i] = acc[j]
-    # axis 1
-    out = np.empty((ny, nx))
-    acc = np.empty(ny)
-    for j in range(nx):
-        wc = w[r]
-        for i in range(ny):
-            acc[i] = a0[j, i] * wc
-        for k in range(r, 0, -1):
-            wk = w[r - k]
-            ja, jb = j - k, j + k
-            if ja >= 0 and jb < nx:
-                for i in range(ny):
-                    acc[i] += (a0[ja, i] + a0[jb, i]) * wk
-            elif ja >= 0:
-                for i in range(ny):
-                    acc[i] += (a0[ja, i] + 0.0) * wk
-            elif jb < nx:
-                for i in range(ny):
-                    acc[i] += (0.0 + a0[jb, i]) * wk
-            else:
-                for i in range(ny):
-                    acc[i] += (0.0 + 0.0) * wk
-        for i in range(ny):
-            out[i, j] = acc[i]
+            out[j, i] = acc[j]
     return out
 
 
