@@ -329,43 +329,35 @@ def uniform_filter(img, size):  # pragma: no cover - compiled
         New C-contiguous array.
     """
     ny, nx = img.shape
-    out = np.empty((ny, nx))
     if size <= 1:
+        out = np.empty((ny, nx))
         for i in range(ny):
             for j in range(nx):
                 out[i, j] = img[i, j]
         return out
-    # axis 0 (the lines are the columns), result stored transposed
+    # axis 0, stored transposed; then axis 0 of that, i.e. axis 1, transposed back
+    return _uniform_axis0_transposed(_uniform_axis0_transposed(img, size), size)
+
+
+@njit(cache=True, nogil=True)
+def _uniform_axis0_transposed(img, size):  # pragma: no cover - compiled
+    """One axis of :func:`uniform_filter`: ``uniform_filter1d(img, size, axis=0).T`` (copy)."""
+    ny, nx = img.shape
     iy = _reflect_index(ny, size)
     tmp = np.zeros(nx)
-    a0 = np.empty((nx, ny))
+    out = np.empty((nx, ny))
     for ll in range(size):
         r = iy[ll]
         for j in range(nx):
             tmp[j] += img[r, j]
     for j in range(nx):
-        a0[j, 0] = tmp[j] / size
+        out[j, 0] = tmp[j] / size
     for ll in range(1, ny):
         a = iy[ll - 1 + size]
         b = iy[ll - 1]
         for j in range(nx):
             tmp[j] += img[a, j] - img[b, j]
-            a0[j, ll] = tmp[j] / size
-    # axis 1 (the lines are the rows)
-    ix = _reflect_index(nx, size)
-    tmp = np.zeros(ny)
-    for ll in range(size):
-        r = ix[ll]
-        for i in range(ny):
-            tmp[i] += a0[r, i]
-    for i in range(ny):
-        out[i, 0] = tmp[i] / size
-    for ll in range(1, nx):
-        a = ix[ll - 1 + size]
-        b = ix[ll - 1]
-        for i in range(ny):
-            tmp[i] += a0[a, i] - a0[b, i]
-            out[i, ll] = tmp[i] / size
+            out[j, ll] = tmp[j] / size
     return out
 
 
