@@ -86,6 +86,21 @@ def _fill(flat, ny, nx, start, thr, mark, gen, stack):  # pragma: no cover - com
 
 
 # ----------------------------------------------------------------------------- the stamp
+@njit(nogil=True, inline="always")
+def _ring_mean(up, mid, dn, jl, j, jr):  # pragma: no cover - compiled
+    """Mean of the 8 neighbours of ``mid[j]`` in ``ndi.convolve``'s order (weights 1/8)."""
+    m = 0.0
+    m += 0.125 * up[jl]
+    m += 0.125 * up[j]
+    m += 0.125 * up[jr]
+    m += 0.125 * mid[jl]
+    m += 0.125 * mid[jr]
+    m += 0.125 * dn[jl]
+    m += 0.125 * dn[j]
+    m += 0.125 * dn[jr]
+    return m
+
+
 @njit(cache=True, nogil=True)
 def prepare(
     image, segmap, label, usermask, use_mask, weightmap, use_wm, y0, y1, x0, x1, nsigma
@@ -160,24 +175,8 @@ def prepare(
             for j in range(nx):
                 jl = j - 1 if j > 0 else 0
                 jr = j + 1 if j < nx - 1 else nx - 1
-                m1 = 0.0
-                m1 += 0.125 * up[jl]
-                m1 += 0.125 * up[j]
-                m1 += 0.125 * up[jr]
-                m1 += 0.125 * mid[jl]
-                m1 += 0.125 * mid[jr]
-                m1 += 0.125 * dn[jl]
-                m1 += 0.125 * dn[j]
-                m1 += 0.125 * dn[jr]
-                m2 = 0.0
-                m2 += 0.125 * up2[jl]
-                m2 += 0.125 * up2[j]
-                m2 += 0.125 * up2[jr]
-                m2 += 0.125 * mid2[jl]
-                m2 += 0.125 * mid2[jr]
-                m2 += 0.125 * dn2[jl]
-                m2 += 0.125 * dn2[j]
-                m2 += 0.125 * dn2[jr]
+                m1 = _ring_mean(up, mid, dn, jl, j, jr)
+                m2 = _ring_mean(up2, mid2, dn2, jl, j, jr)
                 std = np.sqrt(m2 - m1 * m1)
                 if abs(mid[j] - m1) > nsigma * std:
                     bad[i, j] = True
