@@ -333,7 +333,7 @@ def test_mid_segmap_equals_scipy_search(sources):
         if not np.sum(s.cut_nobg) > 0:
             continue
         ref, msgs, nonneg, sorted_nn = _mid_reference(s)
-        status, nzero, added, seg_mid, nn, srt = _stamp.mid_segmap(
+        status, nzero, added, seg_mid, nn, srt, q = _stamp.mid_segmap(
             s.cut_nobg, s.mask_nobg, s.ymax_pix, s.xmax_pix, s.seg_box_arr, npm.ETA
         )
         assert np.array_equal(nn, nonneg) and np.array_equal(srt, sorted_nn)
@@ -343,6 +343,7 @@ def test_mid_segmap_equals_scipy_search(sources):
             continue
         n_search += 1
         assert status == 0 and np.array_equal(seg_mid, ref)
+        assert 0.0 <= q <= 1.0
         cut_mid, sorted_mid, mb, invalid = _stamp.mid_cut(nn, seg_mid, s.mask_nobg)
         ref_cut = np.where(ref, nonneg, 0.0)
         ys, xs = np.nonzero(ref)

@@ -664,6 +664,8 @@ def mid_segmap(cut_nobg, mask_nobg, ic, jc, box, eta):  # pragma: no cover - com
         ``np.where(cut_nobg > 0, cut_nobg, 0.0)``.
     sorted_nn : ndarray of float64
         ``np.sort(nonneg[~mask_nobg])``.
+    q : float
+        The quantile found (where the search failed, for its error message).
     """
     ny, nx = cut_nobg.shape
     n = ny * nx
@@ -701,7 +703,7 @@ def mid_segmap(cut_nobg, mask_nobg, ic, jc, box, eta):  # pragma: no cover - com
     if z:
         nzero += 1
     if f0 > 0.0:
-        return -1, nzero, False, seg_mid, nonneg.reshape((ny, nx)), sorted_nn
+        return -1, nzero, False, seg_mid, nonneg.reshape((ny, nx)), sorted_nn, 0.0
     state = _roots.brentq_state()
     x = _roots.brentq_start(state, 0.0, 1.0, 1.0 / float(cnt), _roots.RTOL, _roots.MAXITER)
     while True:
@@ -724,7 +726,7 @@ def mid_segmap(cut_nobg, mask_nobg, ic, jc, box, eta):  # pragma: no cover - com
         if status != _roots.CONTINUE:
             break
     if status != _roots.CONVERGED:
-        return status, nzero, False, seg_mid, nonneg.reshape((ny, nx)), sorted_nn
+        return status, nzero, False, seg_mid, nonneg.reshape((ny, nx)), sorted_nn, x
     # main_clump(q) at the root, 3x3 mean > 0.5, the component of the brightest pixel
     gen += 1
     thr = sorted_nn[int(x * (sorted_nn.size - 1))]
@@ -751,7 +753,7 @@ def mid_segmap(cut_nobg, mask_nobg, ic, jc, box, eta):  # pragma: no cover - com
     sflat = seg_mid.ravel()
     for p in range(n):
         sflat[p] = mark[p] == gen
-    return status, nzero, added, seg_mid, nonneg.reshape((ny, nx)), sorted_nn
+    return status, nzero, added, seg_mid, nonneg.reshape((ny, nx)), sorted_nn, x
 
 
 @njit(cache=True, nogil=True)

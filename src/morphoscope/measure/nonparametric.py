@@ -19,7 +19,6 @@ Problems never raise: they set ``flag`` (statmorph's scale: 0 good, 1 suspect, 2
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize as opt
 from scipy import ndimage as ndi
 
 from . import _asym, _radii, _roots, _stamp
@@ -322,10 +321,6 @@ class _Source:
             self.st.warn("[skybox] Skybox not found.", 2)
             return None
         return (slice(bi, bi + size), slice(bj, bj + size))
-
-
-def _quantile(sorted_values, q):
-    return sorted_values[int(q * (len(sorted_values) - 1))]
 
 
 def morphology_one(
@@ -639,22 +634,23 @@ def _smoothness(s: _Source, ca, rp):
 
 def _mid(s: _Source, seg_gini):
     st = s.st
-    status, nzero, added, seg_mid, nonneg, _ = _stamp.mid_segmap(
+    status, nzero, added, seg_mid, nonneg, _, q = _stamp.mid_segmap(
         s.cut_nobg, s.mask_nobg, s.ymax_pix, s.xmax_pix, s.seg_box_arr, ETA
     )
-    if status == -1 or status == _roots.CONVERGED:
-        for _ in range(nzero):
-            st.warn("[segmap_mid] Zero flux sum.", 2)
-        if status == -1:
-            seg_mid = seg_gini
-        elif added:
-            st.warn("[segmap_mid] Adding brightest pixel to segmap.", 2)
-    else:  # the root search failed: scipy's exception, raised by the reference code
-        seg_mid = _mid_segmap_reference(s, seg_gini)
+    for _ in range(nzero):
+        st.warn("[segmap_mid] Zero flux sum.", 2)
+    if status == -1:
+        seg_mid = seg_gini
+    elif status != _roots.CONVERGED:  # the root search failed: scipy's exception
+        raise (RuntimeError if status == _roots.CONVERR else ValueError)(
+            _roots.error_message(status, q)
+        )
+    elif added:
+        st.warn("[segmap_mid] Adding brightest pixel to segmap.", 2)
     seg_mid = np.ascontiguousarray(seg_mid, dtype=bool)
     cut_mid, sorted_mid, mb, invalid = _stamp.mid_cut(nonneg, seg_mid, s.mask_nobg)
-    if mb[1] == 0:  # empty segmap: numpy's error of ys.min()
-        np.nonzero(seg_mid)[0].min()
+    if mb[1] == 0:  # an empty segmap: the error of numpy's ys.min() in statmorph's code
+        raise ValueError("zero-size array to reduction operation minimum which has no identity")
     # multimode: bounding box of the MID segmap (pixels outside are 0 there)
     msub = cut_mid[mb[0] : mb[1], mb[2] : mb[3]]
     multimode, single = _mid_kernels.multimode(msub, sorted_mid, cut_mid.size, float(invalid))
@@ -664,46 +660,6 @@ def _mid(s: _Source, seg_gini):
     if msg:
         st.warn(msg, 2)
     return multimode, intensity, deviation, seg_mid
-
-
-def _mid_segmap_reference(s: _Source, seg_gini):
-    """The MID segmap search in Python (scipy's ``brentq``), for the rare failed searches of
-    :func:`._stamp.mid_segmap`: same warnings, and scipy's exception."""
-    st = s.st
-    nonneg = np.where(s.cut_nobg > 0, s.cut_nobg, 0.0)
-    sorted_nn = np.sort(nonneg[~s.mask_nobg])
-    ic, jc = s.ymax_pix, s.xmax_pix
-    bx = s.seg_box
-    sub = nonneg[bx]
-    oy, ox = bx[0].start, bx[1].start
-
-    def main_clump(q):
-        thr = _quantile(sorted_nn, q)
-        if thr <= 0:
-            return _mid_kernels.component_at(nonneg, thr, ic, jc), thr
-        out = np.zeros(nonneg.shape, bool)
-        out[bx] = _mid_kernels.component_at(sub, thr, ic - oy, jc - ox)
-        return out, thr
-
-    def seg_fn(q):
-        clump, thr = main_clump(q)
-        mean = np.mean(nonneg[clump])
-        if mean == 0:
-            st.warn("[segmap_mid] Zero flux sum.", 2)
-            ratio = 1.0
-        else:
-            ratio = thr / mean
-        return ratio - ETA
-
-    if seg_fn(0.0) > 0.0:
-        return seg_gini
-    q = opt.brentq(seg_fn, 0.0, 1.0, xtol=1.0 / float(sorted_nn.size))
-    clump, _ = main_clump(q)
-    seg = ndi.uniform_filter(clump.astype(float), size=3.0) > 0.5
-    if not seg[ic, jc]:
-        st.warn("[segmap_mid] Adding brightest pixel to segmap.", 2)
-        seg[ic, jc] = True
-    return _mid_kernels.component_at(seg.view(np.uint8), 1, ic, jc)
 
 
 def _segmap_shape_asym(s: _Source, ca, rpe):
