@@ -212,6 +212,20 @@ def ellipse_sum(img, xc, yc, a, b, theta):  # pragma: no cover - compiled
 # ---------------------------------------------------------------------------------------------
 # Petrosian objectives (``_Source._petro_circ_fn`` / ``_petro_ellip_fn``)
 # ---------------------------------------------------------------------------------------------
+@njit(nogil=True, inline="always")
+def _petro_ratio(s_ann, a_ann, s_ap, a_ap, counter):  # pragma: no cover - compiled
+    """Petrosian function ``|annulus mean| / |aperture mean| - ETA`` from the sums and areas;
+    a zero aperture mean counts in ``counter[0]`` ("Mean flux is zero.") and gives 1 or 0."""
+    ann = abs(s_ann / a_ann) if a_ann != 0 else 0.0
+    ap = abs(s_ap / a_ap) if a_ap != 0 else 0.0
+    if ap == 0:
+        counter[0] += 1
+        ratio = 1.0 if ann != 0 else 0.0
+    else:
+        ratio = ann / ap
+    return ratio - ETA
+
+
 @njit(cache=True, nogil=True)
 def _petro_circ(r, cut, omask, unmasked, xc, yc, counter, buf):  # pragma: no cover - compiled
     so, ao, _ = _circle_sums(cut, omask, unmasked, xc, yc, r + 0.5 * ANNULUS, buf)
@@ -220,14 +234,7 @@ def _petro_circ(r, cut, omask, unmasked, xc, yc, counter, buf):  # pragma: no co
     if ni:
         so -= si
         ao -= ai
-    ann = abs(so / ao) if ao != 0 else 0.0
-    ap = abs(0.0 if aa == 0 else sa / aa)
-    if ap == 0:
-        counter[0] += 1
-        ratio = 1.0 if ann != 0 else 0.0
-    else:
-        ratio = ann / ap
-    return ratio - ETA
+    return _petro_ratio(so, ao, sa, aa, counter)
 
 
 @njit(cache=True, nogil=True)
@@ -240,14 +247,7 @@ def _petro_ellip(a, cut, omask, unmasked, xc, yc, elong, theta, counter, buf):  
     s_ann = so - si
     m_ann = mo - mi
     s_ap, m_ap = _ellipse_sums(cut, omask, unmasked, xc, yc, a, a / elong, theta, buf)
-    ann = abs(s_ann / m_ann) if m_ann != 0 else 0.0
-    ap = abs(s_ap / m_ap) if m_ap != 0 else 0.0
-    if ap == 0:
-        counter[0] += 1
-        ratio = 1.0 if ann != 0 else 0.0
-    else:
-        ratio = ann / ap
-    return ratio - ETA
+    return _petro_ratio(s_ann, m_ann, s_ap, m_ap, counter)
 
 
 @njit(cache=True, nogil=True)
