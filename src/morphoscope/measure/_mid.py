@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 from scipy import ndimage as ndi
 
+from ..segment._kernels import _find
 from ._stamp import _fill
 
 __all__ = [
@@ -170,14 +171,6 @@ def top_two_sizes(values: np.ndarray, thr: float) -> tuple[int, int, int]:
 
 
 # --------------------------------------------------------------------------- multimode
-@njit(cache=True, nogil=True, inline="always")
-def _find(parent, i):  # pragma: no cover - compiled
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
 @njit(cache=True, nogil=True)
 def _component_table(values):  # pragma: no cover - compiled
     """Component sizes of ``values >= thr`` for every threshold at once.
