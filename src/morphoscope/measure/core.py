@@ -267,7 +267,6 @@ def _measure_core(
     }
     # Sources with too few pixels: shape statistics are not meaningful.
     small = area < 3
-    any_small = bool(small.any())
     for key in (
         "ellipticity_centroid",
         "elongation_centroid",
@@ -280,10 +279,7 @@ def _measure_core(
         "r80",
         "rhalf_circ",
     ):
-        if any_small:
-            values[key] = np.where(small, np.nan, values[key]).astype(float)
-        else:  # the same values, copied
-            values[key] = np.array(values[key], dtype=float)
+        values[key] = np.where(small, np.nan, values[key]).astype(float)
     columns = dict(COLUMNS)
     pending = None
     if nonparametric:
@@ -578,20 +574,12 @@ def measure_stamps(
             {**COLUMNS, **NONPARAMETRIC_COLUMNS, **(SERSIC_COLUMNS if sersic else {})},
             True,
         )
-    values = {k: _concatenate([r[k] for r in rows]) for k in rows[0]}
+    values = {k: np.concatenate([np.atleast_1d(r[k]) for r in rows]) for k in rows[0]}
     psf_arrs = [None if p is None else np.asarray(as_psf(p, "psfs"), float) for p in psf_list]
     _finish(values, fits, msgs, psf_arrs, sersic, [f"stamp {i}" for i in range(n)], 3, n_jobs)
     table = _to_table(values, columns, True)
     table.add_column(np.arange(n), name="stamp", index=0)
     return table
-
-
-def _concatenate(parts: list) -> np.ndarray:
-    """``np.concatenate([np.atleast_1d(p) for p in parts])`` (1-d parts need no wrapping)."""
-    try:
-        return np.concatenate(parts)
-    except ValueError:  # a 0-d part
-        return np.concatenate([np.atleast_1d(p) for p in parts])
 
 
 def _one_stamp(task):
