@@ -25,10 +25,6 @@ from . import _asym, _radii, _roots, _stamp
 from . import _mid as _mid_kernels
 from ._sigma_clip import mode_clipped_stats
 
-try:  # the LAPACK gufunc behind np.linalg.eigvals
-    from numpy.linalg import _umath_linalg
-except ImportError:  # pragma: no cover - other numpy versions
-    _umath_linalg = None
 try:  # the kernel gaussian_filter uses; without it, scipy's filter itself
     from scipy.ndimage._filters import _gaussian_kernel1d
 except ImportError:  # pragma: no cover - other scipy versions
@@ -150,21 +146,9 @@ def _covariance(image, xc, yc, st: MorphologyState):
     return x2, xy, y2
 
 
-def _eigvals(m):
-    """``np.linalg.eigvals(m)`` of a real 2x2 matrix, calling its LAPACK gufunc directly when
-    ``m`` is finite (same routine, without the wrapper's checks)."""
-    if _umath_linalg is None or not np.isfinite(m).all():
-        return np.linalg.eigvals(m)
-    with np.errstate(over="ignore", divide="ignore", under="ignore", invalid="ignore"):
-        w = _umath_linalg.eigvals(m, signature="d->D")
-    if not np.isfinite(w).all():  # no convergence: numpy's LinAlgError
-        return np.linalg.eigvals(m)
-    return w.real if (w.imag == 0).all() else w
-
-
 def _shape(cov):
     x2, xy, y2 = cov
-    ev = _eigvals(np.array([[x2, xy], [xy, y2]], dtype=np.float64))
+    ev = np.linalg.eigvals(np.array([[x2, xy], [xy, y2]]))
     ev = np.sort(np.abs(ev))[::-1]
     a, b = np.sqrt(ev[0]), np.sqrt(ev[1])
     return 1.0 - b / a, a / b, 0.5 * np.arctan2(2.0 * xy, x2 - y2)
