@@ -395,20 +395,6 @@ def test_shape_asymmetry_helpers_equal_numpy(sources):
         )
 
 
-def test_eigvals_equal_numpy():
-    rng = np.random.default_rng(11)
-    for _ in range(200):
-        x2, y2 = 10.0 ** rng.uniform(-3, 3, 2)
-        xy = rng.uniform(-1, 1) * np.sqrt(x2 * y2)
-        m = np.array([[x2, xy], [xy, y2]])
-        ref = np.linalg.eigvals(m)
-        got = npm._eigvals(m)
-        assert got.dtype == ref.dtype and np.array_equal(got, ref)
-    m = np.array([[np.nan, 0.0], [0.0, 1.0]])
-    with pytest.raises(np.linalg.LinAlgError):
-        npm._eigvals(m)
-
-
 # ------------------------------------------------------------------ first-order catalog
 def test_grouping_and_moments_equal_numpy():
     rng = np.random.default_rng(12)
