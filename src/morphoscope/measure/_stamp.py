@@ -27,7 +27,6 @@ __all__ = [
     "GINI_MULTI",
     "GINI_OUTSIDE",
     "GINI_SINGLE",
-    "gaussian_constant",
     "gini",
     "gini_segmap",
     "group_order",
@@ -357,63 +356,6 @@ def _uniform_axis0_transposed(img, size):  # pragma: no cover - compiled
         for j in range(nx):
             tmp[j] += img[a, j] - img[b, j]
             out[j, ll] = tmp[j] / size
-    return out
-
-
-@njit(cache=True, nogil=True)
-def gaussian_constant(img, w):  # pragma: no cover - compiled
-    """``ndi.gaussian_filter(img, sigma, mode="constant", cval=0.0)`` for the symmetric
-    kernel ``w = _gaussian_kernel1d(sigma, 0, radius)[::-1]`` (``radius = len(w) // 2``),
-    bit for bit.
-
-    scipy correlates along axis 0, then along axis 1 of that result; with a symmetric kernel
-    each output is ``x[0] * w[r]``, then ``+= (x[-k] + x[k]) * w[r - k]`` for ``k = r .. 1``,
-    0.0 outside the image. Here every line of an axis advances together.
-
-    Parameters
-    ----------
-    img : ndarray of float64, 2-D
-        Image.
-    w : ndarray of float64, 1-D, odd length
-        Kernel, symmetric within ``DBL_EPSILON`` (scipy's test for its symmetric loop).
-
-    Returns
-    -------
-    ndarray of float64
-        New C-contiguous array.
-    """
-    # axis 0, stored transposed; then axis 0 of that, i.e. axis 1, transposed back
-    return _correlate_axis0_transposed(_correlate_axis0_transposed(img, w), w)
-
-
-@njit(cache=True, nogil=True)
-def _correlate_axis0_transposed(img, w):  # pragma: no cover - compiled
-    """One axis of :func:`gaussian_constant`: ``correlate1d(img, w, axis=0).T`` (copy)."""
-    ny, nx = img.shape
-    r = w.size // 2
-    out = np.empty((nx, ny))
-    acc = np.empty(nx)
-    for i in range(ny):
-        wc = w[r]
-        for j in range(nx):
-            acc[j] = img[i, j] * wc
-        for k in range(r, 0, -1):
-            wk = w[r - k]
-            ia, ib = i - k, i + k
-            if ia >= 0 and ib < ny:
-                for j in range(nx):
-                    acc[j] += (img[ia, j] + img[ib, j]) * wk
-            elif ia >= 0:
-                for j in range(nx):
-                    acc[j] += (img[ia, j] + 0.0) * wk
-            elif ib < ny:
-                for j in range(nx):
-                    acc[j] += (0.0 + img[ib, j]) * wk
-            else:
-                for j in range(nx):
-                    acc[j] += (0.0 + 0.0) * wk
-        for j in range(nx):
-            out[j, i] = acc[j]
     return out
 
 

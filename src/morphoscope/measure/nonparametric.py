@@ -25,11 +25,6 @@ from . import _asym, _radii, _roots, _stamp
 from . import _mid as _mid_kernels
 from ._sigma_clip import mode_clipped_stats
 
-try:  # the kernel gaussian_filter uses; without it, scipy's filter itself
-    from scipy.ndimage._filters import _gaussian_kernel1d
-except ImportError:  # pragma: no cover - other scipy versions
-    _gaussian_kernel1d = None
-
 __all__ = ["QUANTITIES", "MorphologyState", "morphology_one", "stamp_slice"]
 
 QUANTITIES = (
@@ -544,19 +539,9 @@ def _ellipse_annulus_sum(img, xc, yc, a_in, a_out, b_out, theta) -> float:
     return outer - inner
 
 
-def _gaussian_filter(img, sigma):
-    """``ndi.gaussian_filter(img, sigma, mode="constant", cval=0.0)``, compiled
-    (:func:`._stamp.gaussian_constant`) where scipy takes its symmetric-kernel loop."""
-    if _gaussian_kernel1d is not None and float(sigma) > 1e-15:
-        w = _gaussian_kernel1d(sigma, 0, int(4.0 * float(sigma) + 0.5))[::-1]
-        if np.all(np.abs(w - w[::-1]) <= np.finfo(float).eps):
-            return _stamp.gaussian_constant(img, np.ascontiguousarray(w, dtype=np.float64))
-    return ndi.gaussian_filter(img, sigma, mode="constant", cval=0.0)
-
-
 def _segmap_gini(s: _Source, rpe, xc, yc):
     st = s.st
-    sm = _gaussian_filter(s.cut, PETRO_GINI * rpe)
+    sm = ndi.gaussian_filter(s.cut, PETRO_GINI * rpe, mode="constant", cval=0.0)
     a_in, a_out = rpe - 0.5 * ANNULUS, rpe + 0.5 * ANNULUS
     b_out = a_out / s.elong_a
     b_in = b_out * a_in / a_out
