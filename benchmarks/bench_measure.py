@@ -7,6 +7,7 @@ rms, PSF given) and through ``morphoscope.measure.measure_stamps`` (same weight 
 PSF; Sersic fits batched). Prints:
 
 * time per galaxy of each code, with and without the Sersic fit, and the speed ratios;
+* how often the two codes give the same ``flag`` and ``flag_sersic``;
 * per quantity, the median and 95th-percentile relative difference (absolute difference for
   the asymmetry-type quantities and the Gini-M20 statistics, which can be ~0) and the
   fraction of galaxies within the tolerance (1%, 0.005 absolute, 3% for Sersic
@@ -232,6 +233,13 @@ def main(argv=None) -> None:
     print(f"\nAgreement with statmorph, non-parametric ({good.size} galaxies flagged <= 1):")
     res = {"nonparametric": agreement(ours, theirs, good, NONPARAM)}
     fss = np.array([r["flag_sersic"] for r in theirs])
+    fso = np.asarray(ours["flag_sersic"])
+    print(f"\nflag_sersic agreement: {100 * np.mean(fss == fso):.1f}% (statmorph "
+          f"{np.bincount(fss, minlength=5)[[0, 1, 2, 4]]}, ours "
+          f"{np.bincount(fso, minlength=5)[[0, 1, 2, 4]]} for 0/1/2/4; rows: statmorph's flag, "
+          "columns: ours)")
+    for f in (0, 1, 2):
+        print(f"  {f}: {np.bincount(fso[fss == f], minlength=5)[[0, 1, 2, 4]]}")
     good_s = np.flatnonzero((fss == 0) & (np.asarray(ours["flag_sersic"]) == 0))
     print(f"\nAgreement with statmorph, Sersic fit ({good_s.size} galaxies with flag_sersic 0 "
           f"in both):")

@@ -36,6 +36,10 @@ PARAMS = ("amplitude", "rhalf", "n", "xc", "yc", "ellip", "theta")
 N_MIN, N_MAX = 0.01, 20.0
 #: Initial Levenberg-Marquardt damping (relative to the diagonal of J^T J).
 LAMBDA0 = 1e-3
+#: Iterations at most: statmorph's budget. Its fitter (astropy's ``LevMarLSQFitter``, MINPACK's
+#: ``lmdif``) stops after 500 evaluations of the model and spends at least 8 per iteration
+#: (7 for the finite-difference derivatives, 1 for the step), so at most 62 iterations.
+MAX_ITER = 62
 
 
 class SersicProblem:
@@ -145,7 +149,7 @@ def _convolve_same(img, kern, full, off, workers=1):
 
 
 def fit_sersic_batch(
-    problems: list[SersicProblem], *, max_iter: int = 100, tol: float = 1e-7, workers: int = 1
+    problems: list[SersicProblem], *, max_iter: int = MAX_ITER, tol: float = 1e-7, workers: int = 1
 ) -> dict[str, np.ndarray]:
     """Fit a PSF-convolved single Sérsic profile to every problem, batched by stamp shape.
 
@@ -155,7 +159,8 @@ def fit_sersic_batch(
         Stamps (float), weights ``1/sigma`` (0 = pixel not fitted), start parameters in
         :data:`PARAMS` order (stamp coordinates) and optional PSF (odd-sized, centred).
     max_iter : int
-        Levenberg-Marquardt iterations at most.
+        Levenberg-Marquardt iterations at most (default :data:`MAX_ITER`, statmorph's
+        budget); a galaxy still improving then is returned with ``converged`` False.
     tol : float
         A galaxy has converged when a step improves its chi^2 by less than ``tol``
         (relative) or no damped step improves it.
