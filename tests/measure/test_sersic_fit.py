@@ -81,3 +81,44 @@ def test_uncertainties_describe_the_scatter():
     width = np.std(pull, axis=0)
     assert np.all((width > 0.7) & (width < 1.4)), width
     assert np.all(np.abs(np.mean(pull, axis=0)) < 0.5)
+
+
+def test_torch_path_gives_the_numpy_fits():
+    """``device=``: the same algorithm on PyTorch tensors (here on the CPU) ends where the
+    numpy path does, for noisy galaxies of several shapes, PSFs and a padded stamp."""
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    pbs = []
+    for k, (shape, n) in enumerate([((48, 48), 1.0), ((48, 48), 3.0), ((40, 44), 1.5)] * 4):
+        truth = np.array([3.0, 5.0 + k % 3, n, shape[1] / 2 - 0.3, shape[0] / 2 + 0.4, 0.3, 0.7])
+        psf = _gauss_psf(21, 2.0 + 0.3 * k)
+        img = fftconvolve(_sersic(shape, *truth), psf, mode="same")
+        img = img + rng.normal(0, 0.05, shape)
+        pbs.append(SersicProblem(img, np.full(shape, 20.0), truth * 1.15, psf))
+    ref = fit_sersic_batch(pbs)
+    got = fit_sersic_batch(pbs, device="cpu")
+    assert ref["converged"].all() and got["converged"].all()
+    np.testing.assert_allclose(got["params"], ref["params"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got["errors"], ref["errors"], rtol=1e-3)
+    np.testing.assert_allclose(got["chi2_dof"], ref["chi2_dof"], rtol=1e-7)
+    # and the fits are right: the truth is within a few sigma
+    truths = np.stack([pb.start / 1.15 for pb in pbs])
+    assert np.all(np.abs(got["params"] - truths) < 5 * got["errors"])
+
+
+def test_device_argument_is_checked():
+    from morphoscope.exceptions import ParameterError
+    from morphoscope.measure import measure
+
+    img = np.zeros((20, 20))
+    img[8:12, 8:12] = 1.0
+    seg = (img > 0).astype(int)
+    for bad in ("no-such-device", 3):
+        with pytest.raises(ParameterError, match="device"):
+            measure(img, seg, rms=0.1, device=bad)
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="PyTorch sees no cuda"):
+            measure(img, seg, rms=0.1, device="cuda")
+    # without the fit the device is not used, hence not checked
+    measure(img, seg, rms=0.1, sersic=False, device="cuda")

@@ -141,6 +141,7 @@ def _measure_core(
     n_sigma_outlier,
     n_jobs,
     defer_sersic=False,
+    device=None,
 ):
     """Everything of :func:`measure` but the Table: (values, columns, deferred Sersic inputs)."""
     check_memory(MEASURE_BYTES_PER_PIXEL * n_pixels(image), "measure", "image")
@@ -161,6 +162,8 @@ def _measure_core(
         psf_arr = np.asarray(as_psf(psf, "psf"), float)
     if not isinstance(n_jobs, int | np.integer):
         raise ParameterError("n_jobs", n_jobs, "an integer (-1 or 0: all cores)")
+    if sersic:
+        _check_device(device)
     data[bad] = 0.0
     if labels is None:
         lab = np.unique(seg[seg > 0])
@@ -297,6 +300,7 @@ def _measure_core(
             n_sigma_outlier,
             int(n_jobs),
             defer_sersic,
+            device,
         )
         columns.update(NONPARAMETRIC_COLUMNS)
         if sersic:
@@ -334,6 +338,7 @@ def measure(
     asymmetry: bool = True,
     n_sigma_outlier: float = 10.0,
     n_jobs: int = 1,
+    device: str | None = None,
 ) -> Table:
     """Measure every source of a segmentation map; return one catalog row per label.
 
@@ -372,6 +377,10 @@ def measure(
     n_jobs : int
         Processes for the per-source statmorph set and threads for the batched Sersic fits
         (-1 or 0: all cores).
+    device : str, optional
+        PyTorch device for the batched Sersic fits (``"cuda"``; see
+        :func:`~morphoscope.measure.sersic.fit_sersic_batch`). None (default): numpy and
+        scipy on the CPU.
 
     Returns
     -------
@@ -419,6 +428,7 @@ def measure(
         asymmetry=asymmetry,
         n_sigma_outlier=n_sigma_outlier,
         n_jobs=n_jobs,
+        device=device,
     )
     return _to_table(values, columns, nonparametric)
 
@@ -443,7 +453,20 @@ _OVERRIDDEN = (
 
 
 def _add_statmorph_set(
-    values, flags, data, seg, lab, bad, rms_map, gain, psf, sersic, nsig, n_jobs, defer=False
+    values,
+    flags,
+    data,
+    seg,
+    lab,
+    bad,
+    rms_map,
+    gain,
+    psf,
+    sersic,
+    nsig,
+    n_jobs,
+    defer=False,
+    device=None,
 ):
     """Fill ``values`` with statmorph's quantities (and the Sersic fit); update ``flags``."""
     from .runner import run_nonparametric
@@ -466,17 +489,43 @@ def _add_statmorph_set(
     flags[failed | (fm >= 4)] |= int(Flag.MEASURE_FAILED)
     if defer:
         return {"fits": fits, "msgs": msgs}
-    _finish(values, fits, msgs, psf, sersic, [f"label {int(v)}" for v in lab], n_jobs=n_jobs)
+    names = [f"label {int(v)}" for v in lab]
+    _finish(values, fits, msgs, psf, sersic, names, n_jobs=n_jobs, device=device)
     return None
 
 
-def _finish(values, fits, msgs, psf, sersic, names, stacklevel=5, n_jobs=1) -> None:
+def _check_device(device) -> None:
+    """Check a ``device`` argument: None, or a PyTorch device available on this machine."""
+    if device is None:
+        return
+    if not isinstance(device, str):
+        raise ParameterError("device", device, "None or a PyTorch device name such as 'cuda'")
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ParameterError(
+            "device", device, "None or a PyTorch device name such as 'cuda'"
+        ) from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }.get(dev.type, True)
+    if not available:
+        raise ParameterError(
+            "device", device, f"a device available on this machine (PyTorch sees no {dev.type})"
+        )
+
+
+def _finish(values, fits, msgs, psf, sersic, names, stacklevel=5, n_jobs=1, device=None) -> None:
     """Run the (batched) Sersic fits, fill their columns and warn about bad rows."""
     from .runner import run_sersic
 
     fm = values["flag_statmorph"]
     if sersic:
-        cols, fs, smsgs = run_sersic(fits, psf, n_jobs)
+        cols, fs, smsgs = run_sersic(fits, psf, n_jobs, device)
         values.update(cols)
         values["flag_sersic"] = fs
         for i, m in enumerate(smsgs):
@@ -506,6 +555,7 @@ def measure_stamps(
     sersic: bool = True,
     n_sigma_outlier: float = 10.0,
     n_jobs: int = 1,
+    device: str | None = None,
 ) -> Table:
     """Measure one source per stamp of a stack (e.g. :func:`morphoscope.simulate.simulate_stamps`).
 
@@ -529,6 +579,8 @@ def measure_stamps(
     n_jobs : int
         Processes for the non-parametric part and threads for the batched Sersic fits
         (-1 or 0: all cores).
+    device : str, optional
+        As in :func:`measure`.
 
     Returns
     -------
@@ -541,6 +593,8 @@ def measure_stamps(
     >>> st = simulate_stamps(2, size=48, seed=1)
     >>> cat = measure_stamps(st.images, st.segmaps, rms=st.rms, psfs=st.psfs)  # doctest: +SKIP
     """
+    if sersic:
+        _check_device(device)
     n = len(images)
     if len(segmaps) != n:
         raise InputError("segmaps", f"{len(segmaps)} segmentation maps for {n} images")
@@ -576,7 +630,8 @@ def measure_stamps(
         )
     values = {k: np.concatenate([np.atleast_1d(r[k]) for r in rows]) for k in rows[0]}
     psf_arrs = [None if p is None else np.asarray(as_psf(p, "psfs"), float) for p in psf_list]
-    _finish(values, fits, msgs, psf_arrs, sersic, [f"stamp {i}" for i in range(n)], 3, n_jobs)
+    names = [f"stamp {i}" for i in range(n)]
+    _finish(values, fits, msgs, psf_arrs, sersic, names, 3, n_jobs, device)
     table = _to_table(values, columns, True)
     table.add_column(np.arange(n), name="stamp", index=0)
     return table

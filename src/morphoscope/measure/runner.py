@@ -113,7 +113,7 @@ def run_nonparametric(
     return values, flags, messages, fits, failed
 
 
-def run_sersic(fits, psf, n_jobs=1):
+def run_sersic(fits, psf, n_jobs=1, device=None):
     """Batch-fit the prepared problems; returns a dict of column arrays (image coordinates)."""
     n = len(fits)
     cols = {f"sersic_{p}": np.full(n, np.nan) for p in PARAMS}
@@ -135,7 +135,7 @@ def run_sersic(fits, psf, n_jobs=1):
         offsets.append(off)
     if problems:
         try:
-            res = fit_sersic_batch(problems, workers=n_jobs)
+            res = fit_sersic_batch(problems, workers=n_jobs, device=device)
         except Exception as exc:  # a numerical failure of the batch flags its fits
             for i in where:
                 flag[i] = 2

@@ -22,6 +22,7 @@ precision. Parameter uncertainties are the square roots of the diagonal of
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,6 +41,129 @@ LAMBDA0 = 1e-3
 #: ``lmdif``) stops after 500 evaluations of the model and spends at least 8 per iteration
 #: (7 for the finite-difference derivatives, 1 for the step), so at most 62 iterations.
 MAX_ITER = 62
+
+
+class _NumpyOps:
+    """The array operations of the fit on the CPU: numpy arrays, scipy's FFTs."""
+
+    float32, float64, complex64 = np.float32, np.float64, np.complex64
+    LinAlgError = np.linalg.LinAlgError
+    cos, sin, sqrt, exp, log = np.cos, np.sin, np.sqrt, np.exp, np.log
+    maximum, isfinite = np.maximum, np.isfinite
+    where, empty = staticmethod(np.where), staticmethod(np.empty)
+    einsum, flatnonzero = staticmethod(np.einsum), staticmethod(np.flatnonzero)
+    clip = staticmethod(np.clip)
+    solve, pinv = staticmethod(np.linalg.solve), staticmethod(np.linalg.pinv)
+
+    def __init__(self, workers=1):
+        self.workers = workers
+
+    @staticmethod
+    def errstate():
+        return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+    @staticmethod
+    def asarray(a, dtype=None):
+        return np.asarray(a, dtype)
+
+    @staticmethod
+    def to_numpy(a):
+        return a
+
+    @staticmethod
+    def astype(a, dtype):
+        return a.astype(dtype)
+
+    @staticmethod
+    def copy(a):
+        return a.copy()
+
+    @staticmethod
+    def zeros(n, dtype):
+        return np.zeros(n, dtype)
+
+    @staticmethod
+    def full(n, value):
+        return np.full(n, value)
+
+    @staticmethod
+    def eye(k):
+        return np.eye(k)
+
+    def rfft2(self, a, s):
+        return fft.rfft2(a, s=s, axes=(-2, -1), workers=self.workers)
+
+    def irfft2(self, a, s):
+        return fft.irfft2(a, s=s, axes=(-2, -1), workers=self.workers)
+
+
+class _TorchOps:
+    """The same operations with PyTorch tensors on ``device`` (e.g. ``"cuda"``)."""
+
+    def __init__(self, device):
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.float32, self.float64, self.complex64 = torch.float32, torch.float64, torch.complex64
+        self.LinAlgError = torch.linalg.LinAlgError
+        self.cos, self.sin, self.sqrt = torch.cos, torch.sin, torch.sqrt
+        self.exp, self.log, self.isfinite = torch.exp, torch.log, torch.isfinite
+        self.einsum, self.solve, self.pinv = torch.einsum, torch.linalg.solve, torch.linalg.pinv
+
+    @staticmethod
+    def errstate():
+        return contextlib.nullcontext()
+
+    def maximum(self, a, lo):
+        return self.torch.clamp(a, min=lo)
+
+    def clip(self, a, lo, hi):
+        return self.torch.clamp(a, lo, hi)
+
+    def where(self, cond, a, b):
+        return self.torch.where(cond, a, b)
+
+    def empty(self, shape, dtype):
+        return self.torch.empty(shape, dtype=dtype, device=self.device)
+
+    def flatnonzero(self, a):
+        return self.torch.nonzero(a).flatten()
+
+    def asarray(self, a, dtype=None):
+        t = self.torch.as_tensor(np.asarray(a), device=self.device)
+        return t if dtype is None else t.to(dtype)
+
+    @staticmethod
+    def to_numpy(a):
+        return a.detach().cpu().numpy()
+
+    @staticmethod
+    def astype(a, dtype):
+        return a.to(dtype)
+
+    @staticmethod
+    def copy(a):
+        return a.clone()
+
+    def zeros(self, n, dtype):
+        dt = {bool: self.torch.bool, int: self.torch.int64}[dtype]
+        return self.torch.zeros(n, dtype=dt, device=self.device)
+
+    def full(self, n, value):
+        return self.torch.full((n,), value, dtype=self.torch.float64, device=self.device)
+
+    def eye(self, k):
+        return self.torch.eye(k, dtype=self.torch.float64, device=self.device)
+
+    def rfft2(self, a, s):
+        return self.torch.fft.rfft2(a, s=s, dim=(-2, -1))
+
+    def irfft2(self, a, s):
+        return self.torch.fft.irfft2(a, s=s, dim=(-2, -1))
+
+
+_NUMPY = _NumpyOps()
 
 
 class SersicProblem:
@@ -70,41 +194,44 @@ def _postfit(p):
     return out
 
 
-def _model_and_jac(p, bn, dbn, yy, xx, want_jac=True):
+def _model_and_jac(p, bn, dbn, yy, xx, want_jac=True, xp=None):
     """Sersic images (B, H, W) and their derivatives (B, 7, H, W) for parameters p (B, 7)."""
-    amp, reff, n, x0, y0, ellip, theta = (p[:, i, None, None] for i in range(7))
-    bn = bn[:, None, None]
-    ct, st = np.cos(theta), np.sin(theta)
-    dx, dy = xx - x0, yy - y0
-    xmaj = dx * ct + dy * st
-    xmin = -dx * st + dy * ct
-    q = 1.0 - ellip
-    z2 = (xmaj / reff) ** 2 + (xmin / (q * reff)) ** 2
-    z = np.sqrt(np.maximum(z2, 1e-24))
-    u = z ** (1.0 / n)
-    # The exponent is floored (at -300, a relative level of 5e-131, in double precision; at
-    # -80, 2e-35, in single): far outside the galaxy the profile would otherwise underflow to
-    # subnormal numbers, whose arithmetic is ~100 times slower on most CPUs.
-    floor = -80.0 if z.dtype == np.float32 else -300.0
-    e = np.maximum(-bn * (u - 1.0), floor)
-    m = amp * np.exp(e)
-    if not want_jac:
-        return m, None
-    live = e > floor
-    dm_dz = np.where(live, -m * bn * u / (n * z), 0.0)
-    jac = np.empty((p.shape[0], 7, *m.shape[1:]), m.dtype)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        jac[:, 0] = np.exp(e)
+    xp = _NUMPY if xp is None else xp
+    # Extreme trial parameters overflow (z ** (1 / n) for n near its floor) or give inf * 0
+    # far out; those pixels are floored or zeroed below.
+    with xp.errstate():
+        amp, reff, n, x0, y0, ellip, theta = (p[:, i, None, None] for i in range(7))
+        bn = bn[:, None, None]
+        ct, st = xp.cos(theta), xp.sin(theta)
+        dx, dy = xx - x0, yy - y0
+        xmaj = dx * ct + dy * st
+        xmin = -dx * st + dy * ct
+        q = 1.0 - ellip
+        z2 = (xmaj / reff) ** 2 + (xmin / (q * reff)) ** 2
+        z = xp.sqrt(xp.maximum(z2, 1e-24))
+        u = z ** (1.0 / n)
+        # The exponent is floored (at -300, a relative level of 5e-131, in double precision; at
+        # -80, 2e-35, in single): far outside the galaxy the profile would otherwise underflow to
+        # subnormal numbers, whose arithmetic is ~100 times slower on most CPUs.
+        floor = -80.0 if z.dtype == xp.float32 else -300.0
+        e = xp.maximum(-bn * (u - 1.0), floor)
+        m = amp * xp.exp(e)
+        if not want_jac:
+            return m, None
+        live = e > floor
+        jac = xp.empty((p.shape[0], 7, *m.shape[1:]), m.dtype)
+        dm_dz = xp.where(live, -m * bn * u / (n * z), 0.0)
+        jac[:, 0] = xp.exp(e)
         jac[:, 1] = dm_dz * (-z / reff)
-        dE_dn = -dbn[:, None, None] * (u - 1.0) + bn * u * np.log(z) / n**2
-        jac[:, 2] = np.where(live, m * dE_dn, 0.0)
+        dE_dn = -dbn[:, None, None] * (u - 1.0) + bn * u * xp.log(z) / n**2
+        jac[:, 2] = xp.where(live, m * dE_dn, 0.0)
         r2 = reff**2
         jac[:, 3] = dm_dz * (-xmaj * ct / r2 + xmin * st / (q**2 * r2)) / z
         jac[:, 4] = dm_dz * (-xmaj * st / r2 - xmin * ct / (q**2 * r2)) / z
         jac[:, 5] = dm_dz * (xmin**2 / (q**3 * r2)) / z
         jac[:, 6] = dm_dz * (xmaj * xmin * (1.0 - 1.0 / q**2) / r2) / z
-    jac[~np.isfinite(jac)] = 0.0
-    return m, jac
+        jac[~xp.isfinite(jac)] = 0.0
+        return m, jac
 
 
 def _bn_coeffs(n):
@@ -130,26 +257,33 @@ def _same_fft_shape(shape, kshape):
     return tuple(out)
 
 
-def _psf_transform(psfs, shape, workers=1):
+def _psf_transform(psfs, shape, workers=1, xp=None):
     """Real FFTs of a stack of PSFs for :func:`_convolve_same` on stamps of ``shape``."""
+    xp = _NumpyOps(workers) if xp is None else xp
     full = _same_fft_shape(shape, psfs.shape[1:])
     off = ((psfs.shape[1] - 1) // 2, (psfs.shape[2] - 1) // 2)
-    return fft.rfft2(psfs, s=full, axes=(-2, -1), workers=workers), full, off
+    return xp.rfft2(psfs, full), full, off
 
 
-def _convolve_same(img, kern, full, off, workers=1):
+def _convolve_same(img, kern, full, off, workers=1, xp=None):
     """'Same'-mode convolution (as ``scipy.signal.fftconvolve(..., mode='same')``) of every
     stamp ``img[b, ...]`` with the PSF whose transform is ``kern[b]`` (broadcast over any
     middle axes, e.g. the seven derivatives), in the precision of ``img`` and ``kern``."""
+    xp = _NumpyOps(workers) if xp is None else xp
     h, w = img.shape[-2:]
-    f = fft.rfft2(img, s=full, axes=(-2, -1), workers=workers)
+    f = xp.rfft2(img, full)
     f *= kern
-    out = fft.irfft2(f, s=full, axes=(-2, -1), workers=workers)
+    out = xp.irfft2(f, full)
     return out[..., off[0] : off[0] + h, off[1] : off[1] + w]
 
 
 def fit_sersic_batch(
-    problems: list[SersicProblem], *, max_iter: int = MAX_ITER, tol: float = 1e-7, workers: int = 1
+    problems: list[SersicProblem],
+    *,
+    max_iter: int = MAX_ITER,
+    tol: float = 1e-7,
+    workers: int = 1,
+    device: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Fit a PSF-convolved single Sérsic profile to every problem, batched by stamp shape.
 
@@ -167,6 +301,13 @@ def fit_sersic_batch(
     workers : int
         Threads (-1 or 0: all cores); the batches are split between them. The result does
         not depend on it beyond the last bits of ill-conditioned fits.
+    device : str, optional
+        A PyTorch device (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``): the same
+        algorithm runs on PyTorch tensors there, one batch after the other (``workers`` is
+        ignored). None (default): numpy and scipy's FFTs on the CPU, the faster choice
+        without a GPU. The two give the same fits within the fits' convergence tolerance
+        (different FFT and reduction orders change the last bits, which can move the end
+        point of a fit along a flat valley of chi^2).
 
     Returns
     -------
@@ -216,6 +357,11 @@ def fit_sersic_batch(
         groups.setdefault((padded, kshape), []).append(i)
     if workers is None or workers < 1:
         workers = os.cpu_count() or 1
+    if device is not None:
+        xp = _TorchOps(device)
+        workers = 1
+    else:
+        xp = _NUMPY
     tasks = []
     for (shape, kshape), idx in sorted(groups.items(), key=lambda kv: kv[0][0]):
         step = max(1, int(4_000_000 // (shape[0] * shape[1] * 8)))
@@ -225,7 +371,7 @@ def fit_sersic_batch(
 
     def run(task):
         shape, kshape, sub = task
-        return sub, _fit_group([problems[i] for i in sub], shape, kshape, max_iter, tol)
+        return sub, _fit_group([problems[i] for i in sub], shape, kshape, max_iter, tol, xp)
 
     if workers > 1 and len(tasks) > 1:
         # numpy's array operations and scipy's FFTs release the GIL: threads share the work
@@ -239,52 +385,60 @@ def fit_sersic_batch(
     return out
 
 
-def _fit_group(pbs, shape, kshape, max_iter, tol):
+def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY):
     B = len(pbs)
     H, W = shape
-    data = np.zeros((B, H, W))
-    wts = np.zeros((B, H, W))
-    support = np.zeros((B, H, W))
+    data_np = np.zeros((B, H, W))
+    wts_np = np.zeros((B, H, W))
+    support_np = np.zeros((B, H, W))
     for k, pb in enumerate(pbs):
         h, w = pb.image.shape
-        data[k, :h, :w] = pb.image
-        wts[k, :h, :w] = pb.weights
-        support[k, :h, :w] = 1.0
-    padded = bool((support == 0).any())
-    yy, xx = np.mgrid[0:H, 0:W].astype(float)
-    yy32, xx32 = yy.astype(np.float32), xx.astype(np.float32)
-    p = np.stack([pb.start for pb in pbs]).astype(float)
+        data_np[k, :h, :w] = pb.image
+        wts_np[k, :h, :w] = pb.weights
+        support_np[k, :h, :w] = 1.0
+    padded = bool((support_np == 0).any())
+    nvalid = (wts_np > 0).sum(axis=(1, 2)).astype(float)
+    data, wts, support = xp.asarray(data_np), xp.asarray(wts_np), xp.asarray(support_np)
+    yy_np, xx_np = np.mgrid[0:H, 0:W].astype(float)
+    yy, xx = xp.asarray(yy_np), xp.asarray(xx_np)
+    yy32, xx32 = xp.astype(yy, xp.float32), xp.astype(xx, xp.float32)
+    p = xp.asarray(np.stack([pb.start for pb in pbs]).astype(float))
     if kshape is None:
         kf = kf32 = kf4 = None
     else:
-        kf, full, off = _psf_transform(np.stack([pb.psf for pb in pbs]), shape)
-        kf32 = kf.astype(np.complex64)[:, None]
+        kf, full, off = _psf_transform(xp.asarray(np.stack([pb.psf for pb in pbs])), shape, xp=xp)
+        kf32 = xp.astype(kf, xp.complex64)[:, None]
         kf4 = kf[:, None]
-    nvalid = (wts > 0).sum(axis=(1, 2)).astype(float)
+
+    def bn_coeffs(pp):
+        bn, dbn = _bn_coeffs(xp.to_numpy(pp[:, 2]))
+        return xp.asarray(bn), xp.asarray(dbn)
 
     def clamp(pp):
-        pp = pp.copy()
-        pp[:, 2] = np.clip(pp[:, 2], N_MIN, N_MAX)
+        pp = xp.copy(pp)
+        pp[:, 2] = xp.clip(pp[:, 2], N_MIN, N_MAX)
         return pp
 
     def residuals(pp, sel):
-        bn, _ = _bn_coeffs(pp[:, 2])
-        m, _ = _model_and_jac(pp, bn, bn, yy, xx, want_jac=False)
+        bn, _ = bn_coeffs(pp)
+        m, _ = _model_and_jac(pp, bn, bn, yy, xx, want_jac=False, xp=xp)
         if padded:
             m = m * support[sel]
         return wts[sel] * (data[sel] - conv_sel(m, kf, sel))
 
     def conv_sel(img, kern, sel):
-        return img if kern is None else _convolve_same(img, kern[sel], full, off)
+        return img if kern is None else _convolve_same(img, kern[sel], full, off, xp=xp)
 
     def jacobian(pp, sel, res, single=True):
         """Derivatives of the weighted residuals ``res`` (at ``pp``) for the stamps ``sel``."""
-        bn, dbn = _bn_coeffs(pp[:, 2])
+        bn, dbn = bn_coeffs(pp)
         if single:
-            f32 = np.float32
-            _, jac = _model_and_jac(pp.astype(f32), bn.astype(f32), dbn.astype(f32), yy32, xx32)
+            f32 = xp.float32
+            _, jac = _model_and_jac(
+                xp.astype(pp, f32), xp.astype(bn, f32), xp.astype(dbn, f32), yy32, xx32, xp=xp
+            )
         else:
-            _, jac = _model_and_jac(pp, bn, dbn, yy, xx)
+            _, jac = _model_and_jac(pp, bn, dbn, yy, xx, xp=xp)
         if padded:
             jac *= support[sel][:, None]
         # During the iterations the derivatives only set the step direction, so they are
@@ -292,64 +446,66 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
         # whether a step is taken and where the fit ends, and the final derivatives, which
         # give the uncertainties, are in double precision. The model is linear in the
         # amplitude, so that derivative needs no convolution: w conv(m) = w data - res.
-        out = np.empty((len(pp), 7, H * W))
+        out = xp.empty((len(pp), 7, H * W), xp.float64)
         out[:, 1:] = -(
             wts[sel][:, None] * conv_sel(jac[:, 1:], kf32 if single else kf4, sel)
         ).reshape(len(pp), 6, -1)
         out[:, 0] = (res - (wts[sel] * data[sel]).reshape(len(pp), -1)) / pp[:, 0, None]
         return out
 
-    all_idx = np.arange(B)
+    all_idx = xp.flatnonzero(xp.asarray(np.ones(B, bool)))
     p = clamp(p)
     r = residuals(p, all_idx).reshape(B, -1)
-    chi2 = np.sum(r**2, axis=1)
-    lam = np.full(B, LAMBDA0)
-    active = np.isfinite(chi2)
-    converged = np.zeros(B, bool)
-    n_iter = np.zeros(B, int)
+    chi2 = (r**2).sum(1)
+    lam = xp.full(B, LAMBDA0)
+    active = xp.isfinite(chi2)
+    converged = xp.zeros(B, bool)
+    n_iter = xp.zeros(B, int)
+    eye = xp.eye(7)
     for _ in range(max_iter):
-        a = np.flatnonzero(active)
-        if a.size == 0:
+        a = xp.flatnonzero(active)
+        if len(a) == 0:
             break
         n_iter[a] += 1
         J = jacobian(p[a], a, r[a])  # (b, 7, N)
-        A = np.einsum("bkn,bln->bkl", J, J)
-        g = np.einsum("bkn,bn->bk", J, r[a])
-        diag = np.maximum(np.einsum("bkk->bk", A), 1e-30)
-        improved = np.zeros(a.size, bool)
-        la = lam[a].copy()
+        A = xp.einsum("bkn,bln->bkl", J, J)
+        g = xp.einsum("bkn,bn->bk", J, r[a])
+        diag = xp.maximum(xp.einsum("bkk->bk", A), 1e-30)
+        improved = xp.zeros(len(a), bool)
+        la = xp.copy(lam[a])
         for _try in range(8):
             pend = ~improved
-            M = A[pend] + la[pend, None, None] * (diag[pend, :, None] * np.eye(7))
+            M = A[pend] + la[pend, None, None] * (diag[pend, :, None] * eye)
             try:
-                stp = np.linalg.solve(M, -g[pend][..., None])[..., 0]
-            except np.linalg.LinAlgError:  # a singular system: pseudo-inverse step
-                stp = (np.linalg.pinv(M) @ -g[pend][..., None])[..., 0]
+                stp = xp.solve(M, -g[pend][..., None])[..., 0]
+            except xp.LinAlgError:  # a singular system: pseudo-inverse step
+                stp = (xp.pinv(M) @ -g[pend][..., None])[..., 0]
             pn = clamp(p[a][pend] + stp)
             sel = a[pend]
-            rn = residuals(pn, sel).reshape(sel.size, -1)
-            cn = np.sum(rn**2, axis=1)
-            ok = np.isfinite(cn) & (cn <= chi2[sel])
+            rn = residuals(pn, sel).reshape(len(sel), -1)
+            cn = (rn**2).sum(1)
+            ok = xp.isfinite(cn) & (cn <= chi2[sel])
             if ok.any():
                 s_ok = sel[ok]
-                rel = (chi2[s_ok] - cn[ok]) / np.maximum(chi2[s_ok], 1e-300)
+                rel = (chi2[s_ok] - cn[ok]) / xp.maximum(chi2[s_ok], 1e-300)
                 p[s_ok], r[s_ok], chi2[s_ok] = pn[ok], rn[ok], cn[ok]
                 done = rel < tol
                 converged[s_ok[done]] = True
                 active[s_ok[done]] = False
-                pos = np.flatnonzero(pend)[ok]
+                pos = xp.flatnonzero(pend)[ok]
                 improved[pos] = True
-            la = np.where(improved, la, la * 10.0)
+            la = xp.where(improved, la, la * 10.0)
             if improved.all():
                 break
-        lam[a] = np.where(improved, np.maximum(la * 0.3, 1e-12), la)
+        lam[a] = xp.where(improved, xp.maximum(la * 0.3, 1e-12), la)
         stuck = a[~improved]
         converged[stuck] = True  # no downhill step even with heavy damping
         active[stuck] = False
     J = jacobian(p, all_idx, r, single=False)
-    A = np.einsum("bkn,bln->bkl", J, J)
+    A = xp.to_numpy(xp.einsum("bkn,bln->bkl", J, J))
+    p = xp.to_numpy(p)
     dof = np.maximum(nvalid - 7, 1)
-    chi2_dof = chi2 / dof
+    chi2_dof = xp.to_numpy(chi2) / dof
     cov = np.linalg.pinv(A)
     err = np.sqrt(np.clip(np.einsum("bkk->bk", cov), 0, None))
     err *= np.sqrt(np.maximum(chi2_dof, 1.0))[:, None]
@@ -358,7 +514,7 @@ def _fit_group(pbs, shape, kshape, max_iter, tol):
         "params": _postfit(p),
         "errors": err,
         "chi2_dof": chi2_dof,
-        "converged": converged,
+        "converged": xp.to_numpy(converged),
         "at_bound": at_bound,
-        "n_iter": n_iter,
+        "n_iter": xp.to_numpy(n_iter),
     }
