@@ -3,13 +3,15 @@
 ``measure(image, segmap, rms=..., psf=...)`` gives first-order quantities (fluxes,
 centroids, second-moment shapes), statmorph's non-parametric set (Petrosian radii, CAS,
 Gini-M20, MID, outer and shape asymmetry) computed with statmorph's algorithms, and a
-PSF-convolved single-Sersic fit with uncertainties, batched over sources; the column names
+PSF-convolved single-Sersic fit (optionally also a double-Sersic fit) with uncertainties,
+batched over sources (on a GPU with ``device="cuda"``); the column names
 are statmorph's where the quantity is the same, with per-source ``flag`` bits.
 ``measure_stamps`` does the same for a stack of single-source stamps.
 """
 
 from .core import (
     COLUMNS,
+    DOUBLESERSIC_COLUMNS,
     NONPARAMETRIC_COLUMNS,
     SERSIC_COLUMNS,
     measure,
@@ -20,6 +22,7 @@ from .pixels import PixelGroups, group_pixels
 
 __all__ = [
     "COLUMNS",
+    "DOUBLESERSIC_COLUMNS",
     "NONPARAMETRIC_COLUMNS",
     "SERSIC_COLUMNS",
     "PixelGroups",

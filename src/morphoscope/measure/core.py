@@ -27,6 +27,7 @@ from .pixels import group_pixels
 
 __all__ = [
     "COLUMNS",
+    "DOUBLESERSIC_COLUMNS",
     "NONPARAMETRIC_COLUMNS",
     "SERSIC_COLUMNS",
     "measure",
@@ -104,7 +105,38 @@ for _name, _unit, _desc in (
     SERSIC_COLUMNS[f"sersic_{_name}"] = (_unit, f"single Sersic fit: {_desc}")
     SERSIC_COLUMNS[f"sersic_{_name}_err"] = (_unit, f"1-sigma uncertainty of sersic_{_name}")
 SERSIC_COLUMNS["sersic_chi2_dof"] = (None, "reduced chi^2 of the Sersic fit")
+SERSIC_COLUMNS["sersic_aic"] = (None, "Akaike information criterion of the Sersic fit")
+SERSIC_COLUMNS["sersic_bic"] = (None, "Bayesian information criterion of the Sersic fit")
 SERSIC_COLUMNS["flag_sersic"] = (None, "0 good, 1 n at its limit, 2 failed or suspect, 4 not run")
+
+#: Columns of the double-Sersic fit (``doublesersic=True``), statmorph's names.
+DOUBLESERSIC_COLUMNS: dict[str, tuple[u.UnitBase | None, str]] = {}
+for _name, _unit, _desc in (
+    ("xc", u.pix, "x of the shared centre"),
+    ("yc", u.pix, "y of the shared centre"),
+    ("amplitude1", None, "first component: surface brightness at its effective radius"),
+    ("rhalf1", u.pix, "first component: effective (half-light) semi-major axis"),
+    ("n1", None, "first component: Sersic index"),
+    ("ellip1", None, "first component: ellipticity 1 - b/a"),
+    ("theta1", u.rad, "first component: major-axis angle, CCW from +x, in [0, pi)"),
+    ("amplitude2", None, "second component: surface brightness at its effective radius"),
+    ("rhalf2", u.pix, "second component: effective (half-light) semi-major axis"),
+    ("n2", None, "second component: Sersic index"),
+    ("ellip2", None, "second component: ellipticity 1 - b/a"),
+    ("theta2", u.rad, "second component: major-axis angle, CCW from +x, in [0, pi)"),
+):
+    DOUBLESERSIC_COLUMNS[f"doublesersic_{_name}"] = (_unit, f"double Sersic fit: {_desc}")
+    DOUBLESERSIC_COLUMNS[f"doublesersic_{_name}_err"] = (
+        _unit,
+        f"1-sigma uncertainty of doublesersic_{_name}",
+    )
+DOUBLESERSIC_COLUMNS["doublesersic_chi2_dof"] = (None, "reduced chi^2 of the double Sersic fit")
+DOUBLESERSIC_COLUMNS["doublesersic_aic"] = (None, "Akaike information criterion, double fit")
+DOUBLESERSIC_COLUMNS["doublesersic_bic"] = (None, "Bayesian information criterion, double fit")
+DOUBLESERSIC_COLUMNS["flag_doublesersic"] = (
+    None,
+    "0 good, 1 an n at its limit, 2 failed or suspect, 4 not run",
+)
 
 
 def validate_segmap(segmap, shape: tuple[int, int], name: str = "segmap") -> np.ndarray:
@@ -142,6 +174,7 @@ def _measure_core(
     n_jobs,
     defer_sersic=False,
     device=None,
+    doublesersic=False,
 ):
     """Everything of :func:`measure` but the Table: (values, columns, deferred Sersic inputs)."""
     check_memory(MEASURE_BYTES_PER_PIXEL * n_pixels(image), "measure", "image")
@@ -164,6 +197,10 @@ def _measure_core(
         raise ParameterError("n_jobs", n_jobs, "an integer (-1 or 0: all cores)")
     if sersic:
         _check_device(device)
+    if doublesersic and not (sersic and nonparametric):
+        raise ParameterError(
+            "doublesersic", doublesersic, "False unless sersic and nonparametric are True"
+        )
     data[bad] = 0.0
     if labels is None:
         lab = np.unique(seg[seg > 0])
@@ -301,10 +338,13 @@ def _measure_core(
             int(n_jobs),
             defer_sersic,
             device,
+            doublesersic,
         )
         columns.update(NONPARAMETRIC_COLUMNS)
         if sersic:
             columns.update(SERSIC_COLUMNS)
+        if doublesersic:
+            columns.update(DOUBLESERSIC_COLUMNS)
     return values, columns, pending
 
 
@@ -339,6 +379,7 @@ def measure(
     n_sigma_outlier: float = 10.0,
     n_jobs: int = 1,
     device: str | None = None,
+    doublesersic: bool = False,
 ) -> Table:
     """Measure every source of a segmentation map; return one catalog row per label.
 
@@ -381,6 +422,10 @@ def measure(
         PyTorch device for the batched Sersic fits (``"cuda"``; see
         :func:`~morphoscope.measure.sersic.fit_sersic_batch`). None (default): numpy and
         scipy on the CPU.
+    doublesersic : bool
+        Also fit two PSF-convolved Sersic components sharing one centre
+        (:data:`DOUBLESERSIC_COLUMNS`, statmorph's ``include_doublesersic=True``); needs
+        ``sersic``.
 
     Returns
     -------
@@ -429,6 +474,7 @@ def measure(
         n_sigma_outlier=n_sigma_outlier,
         n_jobs=n_jobs,
         device=device,
+        doublesersic=doublesersic,
     )
     return _to_table(values, columns, nonparametric)
 
@@ -467,6 +513,7 @@ def _add_statmorph_set(
     n_jobs,
     defer=False,
     device=None,
+    doublesersic=False,
 ):
     """Fill ``values`` with statmorph's quantities (and the Sersic fit); update ``flags``."""
     from .runner import run_nonparametric
@@ -490,7 +537,9 @@ def _add_statmorph_set(
     if defer:
         return {"fits": fits, "msgs": msgs}
     names = [f"label {int(v)}" for v in lab]
-    _finish(values, fits, msgs, psf, sersic, names, n_jobs=n_jobs, device=device)
+    _finish(
+        values, fits, msgs, psf, sersic, names, n_jobs=n_jobs, device=device, double=doublesersic
+    )
     return None
 
 
@@ -519,9 +568,11 @@ def _check_device(device) -> None:
         )
 
 
-def _finish(values, fits, msgs, psf, sersic, names, stacklevel=5, n_jobs=1, device=None) -> None:
+def _finish(
+    values, fits, msgs, psf, sersic, names, stacklevel=5, n_jobs=1, device=None, double=False
+) -> None:
     """Run the (batched) Sersic fits, fill their columns and warn about bad rows."""
-    from .runner import run_sersic
+    from .runner import run_doublesersic, run_sersic
 
     fm = values["flag_statmorph"]
     if sersic:
@@ -531,14 +582,28 @@ def _finish(values, fits, msgs, psf, sersic, names, stacklevel=5, n_jobs=1, devi
         for i, m in enumerate(smsgs):
             if fs[i] >= 2 and fm[i] < 4:
                 msgs[i] = msgs[i] + m
+    if sersic and double:
+        dcols, fd, dmsgs = run_doublesersic(fits, psf, cols, values, n_jobs, device)
+        values.update(dcols)
+        values["flag_doublesersic"] = fd
+        for i, m in enumerate(dmsgs):
+            if fd[i] == 2 and fm[i] < 4:
+                msgs[i] = msgs[i] + m
     n = len(names)
-    bad_rows = [i for i in range(n) if fm[i] >= 2 or (sersic and values["flag_sersic"][i] >= 2)]
+    bad_rows = [
+        i
+        for i in range(n)
+        if fm[i] >= 2
+        or (sersic and values["flag_sersic"][i] >= 2)
+        or (sersic and double and values["flag_doublesersic"][i] == 2)
+    ]
     if bad_rows:
         shown = "; ".join(f"{names[i]}: " + (" ".join(msgs[i]) or "flagged") for i in bad_rows[:20])
         more = f" (and {len(bad_rows) - 20} more)" if len(bad_rows) > 20 else ""
         warnings.warn(
             f"{len(bad_rows)} of {n} sources have bad morphology measurements "
-            f"(flag_statmorph or flag_sersic >= 2): {shown}{more}",
+            f"(flag_statmorph or flag_sersic >= 2"
+            f"{', or flag_doublesersic 2' if sersic and double else ''}): {shown}{more}",
             MorphoscopeWarning,
             stacklevel=stacklevel,
         )
@@ -556,6 +621,7 @@ def measure_stamps(
     n_sigma_outlier: float = 10.0,
     n_jobs: int = 1,
     device: str | None = None,
+    doublesersic: bool = False,
 ) -> Table:
     """Measure one source per stamp of a stack (e.g. :func:`morphoscope.simulate.simulate_stamps`).
 
@@ -579,7 +645,7 @@ def measure_stamps(
     n_jobs : int
         Processes for the non-parametric part and threads for the batched Sersic fits
         (-1 or 0: all cores).
-    device : str, optional
+    device, doublesersic
         As in :func:`measure`.
 
     Returns
@@ -595,6 +661,8 @@ def measure_stamps(
     """
     if sersic:
         _check_device(device)
+    if doublesersic and not sersic:
+        raise ParameterError("doublesersic", doublesersic, "False unless sersic is True")
     n = len(images)
     if len(segmaps) != n:
         raise InputError("segmaps", f"{len(segmaps)} segmentation maps for {n} images")
@@ -631,7 +699,9 @@ def measure_stamps(
     values = {k: np.concatenate([np.atleast_1d(r[k]) for r in rows]) for k in rows[0]}
     psf_arrs = [None if p is None else np.asarray(as_psf(p, "psfs"), float) for p in psf_list]
     names = [f"stamp {i}" for i in range(n)]
-    _finish(values, fits, msgs, psf_arrs, sersic, names, 3, n_jobs, device)
+    _finish(values, fits, msgs, psf_arrs, sersic, names, 3, n_jobs, device, doublesersic)
+    if doublesersic:
+        columns = {**columns, **DOUBLESERSIC_COLUMNS}
     table = _to_table(values, columns, True)
     table.add_column(np.arange(n), name="stamp", index=0)
     return table

@@ -10,9 +10,18 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .nonparametric import QUANTITIES, morphology_one, sersic_start
-from .sersic import PARAMS, SersicProblem, fit_sersic_batch
+from .sersic import DOUBLE_PARAMS, PARAMS, SersicProblem, fit_sersic_batch
 
-__all__ = ["run_nonparametric", "run_sersic"]
+__all__ = ["run_doublesersic", "run_nonparametric", "run_sersic"]
+
+#: statmorph's double-Sersic set-up (``doublesersic_rsep_over_rhalf``): the initial inner and
+#: outer single fits are separated by the ellipse of semi-major axis 2 ``rhalf_ellip``.
+RSEP_OVER_RHALF = 2.0
+#: statmorph's fitter budgets, in Levenberg-Marquardt iterations: ``maxiter=100, acc=1e-4``
+#: for the initial inner and outer fits (5 free parameters: at least 6 model evaluations per
+#: iteration) and ``maxiter=500, acc=1e-5`` for the double fit (12 free parameters: 13).
+GUESS_ITER, GUESS_TOL = 100 // 6, 1e-4
+DOUBLE_ITER, DOUBLE_TOL = 500 // 13, 1e-5
 
 # The arrays of the current call, per thread (measure may run in several threads at once,
 # e.g. on the workers of a threaded Dask cluster).
@@ -118,7 +127,8 @@ def run_sersic(fits, psf, n_jobs=1, device=None):
     n = len(fits)
     cols = {f"sersic_{p}": np.full(n, np.nan) for p in PARAMS}
     cols.update({f"sersic_{p}_err": np.full(n, np.nan) for p in PARAMS})
-    cols["sersic_chi2_dof"] = np.full(n, np.nan)
+    for extra in ("chi2_dof", "aic", "bic"):
+        cols[f"sersic_{extra}"] = np.full(n, np.nan)
     flag = np.full(n, 4, np.int64)
     msgs: list[list[str]] = [[] for _ in range(n)]
     problems, where, offsets = [], [], []
@@ -153,9 +163,146 @@ def run_sersic(fits, psf, n_jobs=1, device=None):
             cols["sersic_xc"][i] += offsets[k][0]
             cols["sersic_yc"][i] += offsets[k][1]
             cols["sersic_chi2_dof"][i] = res["chi2_dof"][k]
+            cols["sersic_aic"][i], cols["sersic_bic"][i] = _information(res, k, 7)
             if not res["converged"][k]:
                 flag[i] = 2
                 msgs[i].append("[sersic] fit did not converge.")
             elif res["at_bound"][k]:
                 flag[i] = max(flag[i], 1)
+    return cols, flag, msgs
+
+
+def _information(res, k, n_free):
+    """Akaike and Bayesian information criteria of fit ``k`` (statmorph's ``sersic_aic``,
+    ``sersic_bic``: least-squares forms of astropy.stats)."""
+    from astropy.stats import akaike_info_criterion_lsq, bayesian_info_criterion_lsq
+
+    chi2, n_valid = float(res["chi2"][k]), int(res["n_valid"][k])
+    return (
+        akaike_info_criterion_lsq(chi2, n_free, n_valid),
+        bayesian_info_criterion_lsq(chi2, n_free, n_valid),
+    )
+
+
+def run_doublesersic(fits, psf, single, values, n_jobs=1, device=None):
+    """statmorph's double-Sersic fit of every source whose single fit ran.
+
+    Parameters
+    ----------
+    fits : list
+        The prepared single-fit inputs (:func:`run_sersic`'s ``fits``).
+    psf : ndarray, list of ndarray or None
+        The PSF (one per source when a list).
+    single : dict
+        :func:`run_sersic`'s columns (image coordinates).
+    values : dict
+        The statmorph set (asymmetry centre, ``orientation_asymmetry``,
+        ``elongation_asymmetry`` and ``rhalf_ellip`` set the inner and outer regions).
+
+    Returns
+    -------
+    cols : dict
+        ``doublesersic_*`` columns (image coordinates), with ``_err`` uncertainties.
+    flag : ndarray
+        ``flag_doublesersic``: 0 good, 1 an n at its limit, 2 failed, 4 not run.
+    msgs : list of list of str
+        Messages per source.
+
+    Notes
+    -----
+    As statmorph: single-Sersic fits with the centre fixed at the single fit's, started from
+    the single fit, to the pixels inside and outside the ellipse of semi-major axis
+    :data:`RSEP_OVER_RHALF` ``* rhalf_ellip`` (asymmetry centre, orientation and elongation)
+    give the two components' starting points; the double fit (shared centre) then uses the
+    single fit's weights.
+    """
+    n = len(fits)
+    cols = {f"doublesersic_{p}": np.full(n, np.nan) for p in DOUBLE_PARAMS}
+    cols.update({f"doublesersic_{p}_err": np.full(n, np.nan) for p in DOUBLE_PARAMS})
+    for extra in ("chi2_dof", "aic", "bic"):
+        cols[f"doublesersic_{extra}"] = np.full(n, np.nan)
+    flag = np.full(n, 4, np.int64)
+    msgs: list[list[str]] = [[] for _ in range(n)]
+    inner, outer, starts, where, offsets = [], [], [], [], []
+    fixed = np.zeros(7, bool)
+    fixed[3:5] = True  # the centre
+    for i, fit in enumerate(fits):
+        if fit is None or fit[0] is None:
+            continue
+        img, w, _, _, _, off = fit
+        p1 = np.array([single[f"sersic_{q}"][i] for q in PARAMS])
+        p1[3] -= off[0]
+        p1[4] -= off[1]
+        geo = [values[q][i] for q in ("xc_asymmetry", "yc_asymmetry")]
+        geo = [geo[0] - off[0], geo[1] - off[1]]
+        geo += [values[q][i] for q in ("orientation_asymmetry", "elongation_asymmetry")]
+        r_sep = RSEP_OVER_RHALF * values["rhalf_ellip"][i]
+        if not (np.all(np.isfinite(p1)) and np.all(np.isfinite(geo)) and r_sep > 0):
+            msgs[i].append("[doublesersic] no single-Sersic fit or rhalf_ellip to start from.")
+            continue
+        xa, ya, theta, elong = geo
+        y, x = np.mgrid[0 : img.shape[0], 0 : img.shape[1]].astype(float)
+        xprime = (x - xa) * np.cos(theta) + (y - ya) * np.sin(theta)
+        yprime = -(x - xa) * np.sin(theta) + (y - ya) * np.cos(theta)
+        inside = np.sqrt(xprime**2 + (yprime * elong) ** 2) < r_sep
+        k_psf = psf[i] if isinstance(psf, list) else psf
+        inner.append(SersicProblem(img, np.where(inside, w, 0.0), p1, k_psf, fixed))
+        outer.append(SersicProblem(img, np.where(inside, 0.0, w), p1, k_psf, fixed))
+        starts.append(p1)
+        where.append(i)
+        offsets.append(off)
+    if not where:
+        return cols, flag, msgs
+    try:
+        guess = [
+            fit_sersic_batch(
+                pbs, max_iter=GUESS_ITER, tol=GUESS_TOL, workers=n_jobs, device=device
+            )["params"]
+            for pbs in (inner, outer)
+        ]
+        doubles = []
+        for k, p1 in enumerate(starts):
+            comp = []
+            for g, name in zip(guess, ("inner", "outer"), strict=True):
+                q = g[k] if np.all(np.isfinite(g[k])) else p1
+                if q is p1:
+                    msgs[where[k]].append(
+                        f"[doublesersic] {name} fit failed; its component starts from the "
+                        "single fit."
+                    )
+                comp.append(q[[0, 1, 2, 5, 6]])
+            start = np.concatenate([p1[3:5], comp[0], comp[1]])
+            doubles.append(SersicProblem(inner[k].image, fits[where[k]][1], start, inner[k].psf))
+        res = fit_sersic_batch(
+            doubles,
+            model="double",
+            max_iter=DOUBLE_ITER,
+            tol=DOUBLE_TOL,
+            workers=n_jobs,
+            device=device,
+        )
+    except Exception as exc:  # a numerical failure of the batch flags its fits
+        for i in where:
+            flag[i] = 2
+            msgs[i].append(f"[doublesersic] fit failed ({type(exc).__name__}: {exc}).")
+        return cols, flag, msgs
+    for k, i in enumerate(where):
+        p, e = res["params"][k], res["errors"][k]
+        if not np.all(np.isfinite(p)):
+            flag[i] = 2
+            msgs[i].append("[doublesersic] Not enough data for fit.")
+            continue
+        for j, name in enumerate(DOUBLE_PARAMS):
+            cols[f"doublesersic_{name}"][i] = p[j]
+            cols[f"doublesersic_{name}_err"][i] = e[j]
+        cols["doublesersic_xc"][i] += offsets[k][0]
+        cols["doublesersic_yc"][i] += offsets[k][1]
+        cols["doublesersic_chi2_dof"][i] = res["chi2_dof"][k]
+        cols["doublesersic_aic"][i], cols["doublesersic_bic"][i] = _information(res, k, 12)
+        flag[i] = 0
+        if not res["converged"][k]:
+            flag[i] = 2
+            msgs[i].append("[doublesersic] fit did not converge.")
+        elif res["at_bound"][k]:
+            flag[i] = 1
     return cols, flag, msgs

@@ -30,10 +30,34 @@ import numpy as np
 from scipy import fft
 from scipy.special import gammaincinv
 
-__all__ = ["PARAMS", "SersicProblem", "fit_sersic_batch"]
+from ..exceptions import ParameterError
+
+__all__ = ["DOUBLE_PARAMS", "PARAMS", "SersicProblem", "fit_sersic_batch"]
 
 #: Parameter order of the fit.
 PARAMS = ("amplitude", "rhalf", "n", "xc", "yc", "ellip", "theta")
+#: Parameter order of the double-Sersic fit (statmorph's ``DoubleSersic2D``: two components
+#: sharing one centre).
+DOUBLE_PARAMS = (
+    "xc",
+    "yc",
+    "amplitude1",
+    "rhalf1",
+    "n1",
+    "ellip1",
+    "theta1",
+    "amplitude2",
+    "rhalf2",
+    "n2",
+    "ellip2",
+    "theta2",
+)
+#: For each model, the columns of every component's (amplitude, r_eff, n, x_0, y_0, ellip,
+#: theta) in the model's parameter vector.
+_COMPONENTS = {
+    "single": (np.arange(7),),
+    "double": (np.array([2, 3, 4, 0, 1, 5, 6]), np.array([7, 8, 9, 0, 1, 10, 11])),
+}
 N_MIN, N_MAX = 0.01, 20.0
 #: Initial Levenberg-Marquardt damping (relative to the diagonal of J^T J).
 LAMBDA0 = 1e-3
@@ -167,30 +191,36 @@ _NUMPY = _NumpyOps()
 
 
 class SersicProblem:
-    """One galaxy to fit: stamp, per-pixel weights (1/sigma, 0 = ignore), start, PSF."""
+    """One galaxy to fit: stamp, per-pixel weights (1/sigma, 0 = ignore), start, PSF, and
+    optionally which parameters are held at their start values (``fixed``, booleans in the
+    order of the start vector)."""
 
-    def __init__(self, image, weights, start, psf=None):
+    def __init__(self, image, weights, start, psf=None, fixed=None):
         self.image = np.asarray(image, float)
         self.weights = np.asarray(weights, float)
         self.start = np.asarray(start, float)
         self.psf = None if psf is None else np.asarray(psf, float)
+        self.fixed = np.zeros(self.start.size, bool) if fixed is None else np.asarray(fixed, bool)
 
 
 def _bn(n):
     return gammaincinv(2.0 * n, 0.5)
 
 
-def _postfit(p):
-    """statmorph's ``_postfitting_fix``: positive r_eff, ellipticity in [0, 1), theta in [0, pi)."""
-    a, e, t = p[:, 1].copy(), p[:, 5].copy(), p[:, 6].copy()
-    a = np.abs(a)
-    e = np.where(e > 1, 2.0 - e, e)
-    neg = e < 0
-    a = np.where(neg, (1 - e) * a, a)
-    t = np.where(neg, t + np.pi / 2, t)
-    e = np.where(neg, e / (e - 1), e)
+def _postfit(p, model="single"):
+    """statmorph's ``_postfitting_fix`` of every component: positive r_eff, ellipticity in
+    [0, 1), theta in [0, pi)."""
     out = p.copy()
-    out[:, 1], out[:, 5], out[:, 6] = a, e, t - np.floor(t / np.pi) * np.pi
+    for idx in _COMPONENTS[model]:
+        ia, ie, it = idx[1], idx[5], idx[6]
+        a, e, t = p[:, ia].copy(), p[:, ie].copy(), p[:, it].copy()
+        a = np.abs(a)
+        e = np.where(e > 1, 2.0 - e, e)
+        neg = e < 0
+        a = np.where(neg, (1 - e) * a, a)
+        t = np.where(neg, t + np.pi / 2, t)
+        e = np.where(neg, e / (e - 1), e)
+        out[:, ia], out[:, ie], out[:, it] = a, e, t - np.floor(t / np.pi) * np.pi
     return out
 
 
@@ -284,14 +314,16 @@ def fit_sersic_batch(
     tol: float = 1e-7,
     workers: int = 1,
     device: str | None = None,
+    model: str = "single",
 ) -> dict[str, np.ndarray]:
-    """Fit a PSF-convolved single Sérsic profile to every problem, batched by stamp shape.
+    """Fit a PSF-convolved Sérsic profile (or two) to every problem, batched by stamp shape.
 
     Parameters
     ----------
     problems : list of SersicProblem
         Stamps (float), weights ``1/sigma`` (0 = pixel not fitted), start parameters in
-        :data:`PARAMS` order (stamp coordinates) and optional PSF (odd-sized, centred).
+        :data:`PARAMS` order (:data:`DOUBLE_PARAMS` for ``model="double"``; stamp
+        coordinates), optional PSF (odd-sized, centred) and parameters held fixed.
     max_iter : int
         Levenberg-Marquardt iterations at most (default :data:`MAX_ITER`, statmorph's
         budget); a galaxy still improving then is returned with ``converged`` False.
@@ -308,13 +340,17 @@ def fit_sersic_batch(
         without a GPU. The two give the same fits within the fits' convergence tolerance
         (different FFT and reduction orders change the last bits, which can move the end
         point of a fit along a flat valley of chi^2).
+    model : {"single", "double"}
+        One Sérsic component, or two sharing one centre (statmorph's ``DoubleSersic2D``).
 
     Returns
     -------
     dict
-        ``params`` (n, 7), ``errors`` (n, 7), ``chi2_dof`` (n,), ``converged`` (n,) bool,
-        ``at_bound`` (n,) bool (n stuck at its limits), ``n_iter`` (n,) iterations.
-        NaN rows for problems with no more valid pixels than parameters.
+        ``params`` (n, p), ``errors`` (n, p) (0 for fixed parameters), ``chi2`` (n,),
+        ``n_valid`` (n,) fitted pixels, ``chi2_dof`` (n,) (``chi2 / (n_valid - free
+        parameters)``), ``converged`` (n,) bool, ``at_bound`` (n,) bool (a Sérsic index
+        stuck at its limits), ``n_iter`` (n,) iterations. NaN rows for problems with no more
+        valid pixels than free parameters.
 
     Notes
     -----
@@ -334,10 +370,15 @@ def fit_sersic_batch(
     >>> np.round(res["params"][0, [1, 2, 5]], 3)
     array([6. , 1. , 0.4])
     """
+    if model not in _COMPONENTS:
+        raise ParameterError("model", model, f"one of {list(_COMPONENTS)}")
     n = len(problems)
+    npar = len(PARAMS if model == "single" else DOUBLE_PARAMS)
     out = {
-        "params": np.full((n, 7), np.nan),
-        "errors": np.full((n, 7), np.nan),
+        "params": np.full((n, npar), np.nan),
+        "errors": np.full((n, npar), np.nan),
+        "chi2": np.full(n, np.nan),
+        "n_valid": np.zeros(n, int),
         "chi2_dof": np.full(n, np.nan),
         "converged": np.zeros(n, bool),
         "at_bound": np.zeros(n, bool),
@@ -346,7 +387,11 @@ def fit_sersic_batch(
     groups: dict[tuple, list[int]] = {}
     for i, pb in enumerate(problems):
         nvalid = int(np.count_nonzero(pb.weights))
-        if nvalid <= 7 or not np.all(np.isfinite(pb.start)):
+        if pb.start.size != npar:
+            raise ParameterError(
+                "problems", f"start of {pb.start.size} values", f"{npar} values for {model!r}"
+            )
+        if nvalid <= npar - int(pb.fixed.sum()) or not np.all(np.isfinite(pb.start)):
             continue
         kshape = None if pb.psf is None else pb.psf.shape
         # Stamps are padded (bottom/right) to a multiple of 16 pixels so that stamps of
@@ -371,7 +416,8 @@ def fit_sersic_batch(
 
     def run(task):
         shape, kshape, sub = task
-        return sub, _fit_group([problems[i] for i in sub], shape, kshape, max_iter, tol, xp)
+        pbs = [problems[i] for i in sub]
+        return sub, _fit_group(pbs, shape, kshape, max_iter, tol, xp, model)
 
     if workers > 1 and len(tasks) > 1:
         # numpy's array operations and scipy's FFTs release the GIL: threads share the work
@@ -385,7 +431,17 @@ def fit_sersic_batch(
     return out
 
 
-def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY):
+def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY, model="single"):
+    comps = _COMPONENTS[model]
+    npar = 7 if model == "single" else 12
+    n_idx = [int(c[2]) for c in comps]
+    amp_idx = [int(c[0]) for c in comps]
+    # Every derivative is convolved but the last amplitude's: the model is linear in it, so
+    # w conv(S_last) = (w data - res) - sum of the other components' w conv(S_c).
+    conv_cols = (
+        slice(1, None) if model == "single" else [k for k in range(npar) if k != amp_idx[-1]]
+    )
+    n_conv = npar - 1
     B = len(pbs)
     H, W = shape
     data_np = np.zeros((B, H, W))
@@ -398,6 +454,9 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY):
         support_np[k, :h, :w] = 1.0
     padded = bool((support_np == 0).any())
     nvalid = (wts_np > 0).sum(axis=(1, 2)).astype(float)
+    fixed_np = np.stack([pb.fixed for pb in pbs])
+    any_fixed = bool(fixed_np.any())
+    free = xp.asarray((~fixed_np).astype(float))[:, :, None]
     data, wts, support = xp.asarray(data_np), xp.asarray(wts_np), xp.asarray(support_np)
     yy_np, xx_np = np.mgrid[0:H, 0:W].astype(float)
     yy, xx = xp.asarray(yy_np), xp.asarray(xx_np)
@@ -410,18 +469,27 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY):
         kf32 = xp.astype(kf, xp.complex64)[:, None]
         kf4 = kf[:, None]
 
-    def bn_coeffs(pp):
-        bn, dbn = _bn_coeffs(xp.to_numpy(pp[:, 2]))
+    def bn_coeffs(nn):
+        bn, dbn = _bn_coeffs(xp.to_numpy(nn))
         return xp.asarray(bn), xp.asarray(dbn)
+
+    def component(pp, idx):
+        """A component's (amplitude, r_eff, n, x_0, y_0, ellip, theta)."""
+        return pp if model == "single" else pp[:, idx]
 
     def clamp(pp):
         pp = xp.copy(pp)
-        pp[:, 2] = xp.clip(pp[:, 2], N_MIN, N_MAX)
+        for k in n_idx:
+            pp[:, k] = xp.clip(pp[:, k], N_MIN, N_MAX)
         return pp
 
     def residuals(pp, sel):
-        bn, _ = bn_coeffs(pp)
-        m, _ = _model_and_jac(pp, bn, bn, yy, xx, want_jac=False, xp=xp)
+        m = None
+        for idx in comps:
+            q = component(pp, idx)
+            bn, _ = bn_coeffs(q[:, 2])
+            mc, _ = _model_and_jac(q, bn, bn, yy, xx, want_jac=False, xp=xp)
+            m = mc if m is None else m + mc
         if padded:
             m = m * support[sel]
         return wts[sel] * (data[sel] - conv_sel(m, kf, sel))
@@ -429,28 +497,46 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY):
     def conv_sel(img, kern, sel):
         return img if kern is None else _convolve_same(img, kern[sel], full, off, xp=xp)
 
-    def jacobian(pp, sel, res, single=True):
+    def jacobian(pp, sel, res, single_precision=True):
         """Derivatives of the weighted residuals ``res`` (at ``pp``) for the stamps ``sel``."""
-        bn, dbn = bn_coeffs(pp)
-        if single:
-            f32 = xp.float32
-            _, jac = _model_and_jac(
-                xp.astype(pp, f32), xp.astype(bn, f32), xp.astype(dbn, f32), yy32, xx32, xp=xp
-            )
-        else:
-            _, jac = _model_and_jac(pp, bn, dbn, yy, xx, xp=xp)
+        b = len(pp)
+        jac = None
+        for idx in comps:
+            q = component(pp, idx)
+            bn, dbn = bn_coeffs(q[:, 2])
+            if single_precision:
+                f32 = xp.float32
+                q, bn, dbn = xp.astype(q, f32), xp.astype(bn, f32), xp.astype(dbn, f32)
+                _, jc = _model_and_jac(q, bn, dbn, yy32, xx32, xp=xp)
+            else:
+                _, jc = _model_and_jac(q, bn, dbn, yy, xx, xp=xp)
+            if model == "single":
+                jac = jc
+                continue
+            if jac is None:
+                jac = xp.empty((b, npar, H, W), jc.dtype)
+                jac[:, 0:2] = 0.0
+            for k in range(7):
+                if k in (3, 4):  # the shared centre
+                    jac[:, idx[k]] += jc[:, k]
+                else:
+                    jac[:, idx[k]] = jc[:, k]
         if padded:
             jac *= support[sel][:, None]
         # During the iterations the derivatives only set the step direction, so they are
         # convolved in single precision (half the FFT cost); the residuals, which decide
         # whether a step is taken and where the fit ends, and the final derivatives, which
-        # give the uncertainties, are in double precision. The model is linear in the
-        # amplitude, so that derivative needs no convolution: w conv(m) = w data - res.
-        out = xp.empty((len(pp), 7, H * W), xp.float64)
-        out[:, 1:] = -(
-            wts[sel][:, None] * conv_sel(jac[:, 1:], kf32 if single else kf4, sel)
-        ).reshape(len(pp), 6, -1)
-        out[:, 0] = (res - (wts[sel] * data[sel]).reshape(len(pp), -1)) / pp[:, 0, None]
+        # give the uncertainties, are in double precision.
+        out = xp.empty((b, npar, H * W), xp.float64)
+        out[:, conv_cols] = -(
+            wts[sel][:, None] * conv_sel(jac[:, conv_cols], kf32 if single_precision else kf4, sel)
+        ).reshape(b, n_conv, -1)
+        num = res - (wts[sel] * data[sel]).reshape(b, -1)
+        for c in amp_idx[:-1]:
+            num = num - pp[:, c, None] * out[:, c]
+        out[:, amp_idx[-1]] = num / pp[:, amp_idx[-1], None]
+        if any_fixed:  # fixed parameters: no derivative, hence no step
+            out *= free[sel]
         return out
 
     all_idx = xp.flatnonzero(xp.asarray(np.ones(B, bool)))
@@ -461,7 +547,7 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY):
     active = xp.isfinite(chi2)
     converged = xp.zeros(B, bool)
     n_iter = xp.zeros(B, int)
-    eye = xp.eye(7)
+    eye = xp.eye(npar)
     for _ in range(max_iter):
         a = xp.flatnonzero(active)
         if len(a) == 0:
@@ -501,18 +587,23 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY):
         stuck = a[~improved]
         converged[stuck] = True  # no downhill step even with heavy damping
         active[stuck] = False
-    J = jacobian(p, all_idx, r, single=False)
+    J = jacobian(p, all_idx, r, single_precision=False)
     A = xp.to_numpy(xp.einsum("bkn,bln->bkl", J, J))
     p = xp.to_numpy(p)
-    dof = np.maximum(nvalid - 7, 1)
-    chi2_dof = xp.to_numpy(chi2) / dof
+    dof = np.maximum(nvalid - (npar - fixed_np.sum(axis=1)), 1)
+    chi2 = xp.to_numpy(chi2)
+    chi2_dof = chi2 / dof
     cov = np.linalg.pinv(A)
     err = np.sqrt(np.clip(np.einsum("bkk->bk", cov), 0, None))
     err *= np.sqrt(np.maximum(chi2_dof, 1.0))[:, None]
-    at_bound = (p[:, 2] <= N_MIN * (1 + 1e-9)) | (p[:, 2] >= N_MAX * (1 - 1e-9))
+    at_bound = np.zeros(B, bool)
+    for k in n_idx:
+        at_bound |= (p[:, k] <= N_MIN * (1 + 1e-9)) | (p[:, k] >= N_MAX * (1 - 1e-9))
     return {
-        "params": _postfit(p),
+        "params": _postfit(p, model),
         "errors": err,
+        "chi2": chi2,
+        "n_valid": nvalid.astype(int),
         "chi2_dof": chi2_dof,
         "converged": xp.to_numpy(converged),
         "at_bound": at_bound,
