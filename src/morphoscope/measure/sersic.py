@@ -596,6 +596,7 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY, model="single"):
     cov = np.linalg.pinv(A)
     err = np.sqrt(np.clip(np.einsum("bkk->bk", cov), 0, None))
     err *= np.sqrt(np.maximum(chi2_dof, 1.0))[:, None]
+    err[fixed_np] = 0.0
     at_bound = np.zeros(B, bool)
     for k in n_idx:
         at_bound |= (p[:, k] <= N_MIN * (1 + 1e-9)) | (p[:, k] >= N_MAX * (1 - 1e-9))
