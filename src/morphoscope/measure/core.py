@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 
 import astropy.units as u
@@ -385,9 +386,12 @@ def measure(
 
     Parameters
     ----------
-    image : array_like
+    image : array_like or mapping of str to array_like
         Background-subtracted 2-D image (never modified). NaN/inf pixels are excluded
-        and flag their source with ``MASKED_PIXELS``.
+        and flag their source with ``MASKED_PIXELS``. Several bands (a mapping of band name
+        to image, bluest first): the first band is measured in full and every band gives
+        per-band columns and colours, as :func:`~morphoscope.measure.bands.measure_bands`
+        with its defaults (``rms``, ``psf`` and ``mask`` may then be mappings too).
     segmap : array_like of int
         Segmentation map (0 = background), same shape.
     rms : array_like or float, optional
@@ -460,6 +464,25 @@ def measure(
     >>> round(float(cat["xc_centroid"][0]), 2), round(float(cat["yc_centroid"][0]), 2)
     (30.0, 20.0)
     """
+    if isinstance(image, Mapping):
+        from .bands import measure_bands
+
+        return measure_bands(
+            image,
+            segmap,
+            rms=rms,
+            psf=psf,
+            mask=mask,
+            gain=gain,
+            labels=labels,
+            nonparametric=nonparametric,
+            sersic=sersic,
+            asymmetry=asymmetry,
+            n_sigma_outlier=n_sigma_outlier,
+            n_jobs=n_jobs,
+            device=device,
+            doublesersic=doublesersic,
+        )
     values, columns, _ = _measure_core(
         image,
         segmap,

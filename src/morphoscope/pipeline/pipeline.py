@@ -36,7 +36,6 @@ flags every source with ``MEASURE_FAILED`` in its column, warns and is logged as
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import time
@@ -52,6 +51,7 @@ from astropy.table import Table
 from ..exceptions import InputError, MorphoscopeWarning, ParameterError
 from ..flags import Flag
 from ..io import ImageData
+from ..measure import add_colours
 from ..segment.detect import psf_fwhm  # re-exported: the FWHM used for SersicNet
 from .config import STAGES, PipelineConfig, load_config
 from .run import BandInput, _as_bands
@@ -209,7 +209,11 @@ class Result:
 
             try:
                 o["report"] = tiers.write_pipeline_report(
-                    self, out / "report.html", truth=truth, extra=report_extra, title=title,
+                    self,
+                    out / "report.html",
+                    truth=truth,
+                    extra=report_extra,
+                    title=title,
                     accuracy_html=accuracy_html,
                 )
             except Exception as exc:  # the catalog and maps are written: keep them
@@ -350,9 +354,7 @@ class Pipeline:
         if cfg.emission_medium is not None and cfg.enabled("emission"):
             for n in [cfg.emission_medium, *cfg.emission_reference]:
                 if n not in loaded:
-                    raise InputError(
-                        "emission", f"band {n!r} is not one of the bands {names}"
-                    )
+                    raise InputError("emission", f"band {n!r} is not one of the bands {names}")
             if not cfg.emission_reference:
                 raise InputError("emission", "a medium band needs at least one reference band")
         for n in cfg.pixel.get("bands", []) or []:
@@ -556,12 +558,7 @@ class Pipeline:
                     catalog[f"{col}_{name}"] = band[col]
             catalog[f"flag_measure_{name}"] = np.asarray(band["flag"], np.int32)
             fluxes[name] = np.asarray(band["flux"], float)
-        names = list(fluxes)
-        for a, b in itertools.pairwise(names):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                colour = -2.5 * np.log10(fluxes[a] / fluxes[b])
-            catalog[f"color_{a}_{b}"] = np.where(np.isfinite(colour), colour, np.nan) * u.mag
-            catalog[f"color_{a}_{b}"].description = f"-2.5 log10(flux_{a} / flux_{b})"
+        add_colours(catalog, fluxes)
         return catalog, images, rms_maps
 
     def _sersicnet(self, result: Result):
@@ -685,8 +682,9 @@ class Pipeline:
             pred = model.predict(cat, name="catalog")
         except InputError as exc:
             raise InputError(f"classifier {path}", exc.problem) from None
-        new = [c for c in pred.colnames if c not in cat.colnames or c.startswith(("pred_",
-                                                                                   "prob_"))]
+        new = [
+            c for c in pred.colnames if c not in cat.colnames or c.startswith(("pred_", "prob_"))
+        ]
         for c in new:
             cat[c] = pred[c]
         flags = np.zeros(len(cat), np.int32)

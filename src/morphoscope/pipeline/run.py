@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 import warnings
@@ -17,7 +16,7 @@ from astropy.wcs import WCS
 
 from ..exceptions import InputError, MorphoscopeWarning, ParameterError
 from ..io import ImageData, load_image, read_image, write_catalog, write_segmap
-from ..measure import measure
+from ..measure import add_colours, measure
 from ..segment.core import SegmentationResult, segment_image
 
 __all__ = ["BandInput", "PipelineResult", "run_pipeline", "write_outputs"]
@@ -193,9 +192,16 @@ def run_pipeline(
         from .tiling import maybe_run_tiled
 
         tiled = maybe_run_tiled(
-            bands, det_name, tile=tile, overlap=overlap, scheduler=scheduler, workers=workers,
-            segment_options=segment_options, measure_options=measure_options,
-            out_dir=out_dir, progress=step,
+            bands,
+            det_name,
+            tile=tile,
+            overlap=overlap,
+            scheduler=scheduler,
+            workers=workers,
+            segment_options=segment_options,
+            measure_options=measure_options,
+            out_dir=out_dir,
+            progress=step,
         )
         if tiled is not None:
             return tiled
@@ -362,9 +368,4 @@ def _add_bands(
             catalog[f"{col}_{name}"] = band_cat[col]
             catalog[f"{col}_{name}"].unit = band_cat[col].unit
         fluxes[name] = np.asarray(band_cat["flux"], float)
-    names = list(loaded)
-    for a, b in itertools.pairwise(names):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            colour = -2.5 * np.log10(fluxes[a] / fluxes[b])
-        catalog[f"color_{a}_{b}"] = np.where(np.isfinite(colour), colour, np.nan) * u.mag
-        catalog[f"color_{a}_{b}"].description = f"-2.5 log10(flux_{a} / flux_{b})"
+    add_colours(catalog, fluxes)
