@@ -205,6 +205,24 @@ def test_pathological_cases_flag_and_warn_never_raise(case):
         assert "label 1:" in texts and message in texts
 
 
+@pytest.mark.parametrize("case", _cases(), ids=lambda c: c[0])
+def test_pathological_cases_with_the_double_fit(case):
+    """The double-Sersic fit adds a flag on every pathological case, never an exception, and
+    runs only where the single fit gave parameters to start from."""
+    name, img, seg, kwargs, _ = case
+    kwargs = dict(kwargs)
+    if "rms" not in kwargs:
+        kwargs["gain"] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        row = measure(img, seg, doublesersic=True, **kwargs)[0]
+    assert row["flag_doublesersic"] in (0, 1, 2, 4), name
+    if not np.isfinite(row["sersic_n"]):
+        assert row["flag_doublesersic"] == 4, name
+    if row["flag_doublesersic"] == 4:
+        assert np.isnan(row["doublesersic_n1"]) and np.isnan(row["doublesersic_aic"])
+
+
 def test_n_jobs_gives_identical_rows(galaxy):
     img, seg, sigma, psf, _ = galaxy
     big = np.zeros((80, 160))

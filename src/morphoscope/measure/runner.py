@@ -181,6 +181,8 @@ def _information(res, k, n_free):
     from astropy.stats import akaike_info_criterion_lsq, bayesian_info_criterion_lsq
 
     chi2, n_valid = float(res["chi2"][k]), int(res["n_valid"][k])
+    if not (chi2 > 0 and np.isfinite(chi2)) or n_valid <= n_free + 1:
+        return np.nan, np.nan  # a perfect fit, or too few pixels for the AIC's correction
     return (
         akaike_info_criterion_lsq(chi2, n_free, n_valid),
         bayesian_info_criterion_lsq(chi2, n_free, n_valid),
