@@ -180,9 +180,9 @@ def test_cli_tiled_fits_matches_untiled(tmp_path, field):
     w.wcs.cdelt = [-0.05 / 3600, 0.05 / 3600]
     path = tmp_path / "mosaic.fits"
     cut = field[:400, :500].astype(">f4")
-    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(cut, header=w.to_header(), name="SCI")]).writeto(
-        path
-    )
+    fits.HDUList(
+        [fits.PrimaryHDU(), fits.ImageHDU(cut, header=w.to_header(), name="SCI")]
+    ).writeto(path)
     common = [f"{path}[SCI]", "--no-report", "--quiet", "--workers", "1"]
     assert main(["run", *common, "--tile", "0", "--out", str(tmp_path / "a")]) == 0
     assert main(["run", *common, "--tile", "256", "--out", str(tmp_path / "b")]) == 0
@@ -201,11 +201,8 @@ def test_cli_tiled_fits_matches_untiled(tmp_path, field):
     ob = np.lexsort((cb["yc_centroid"], cb["xc_centroid"]))
     for col in ("xc_centroid", "flux", "r50", "asymmetry", "ra", "dec", "flag"):
         np.testing.assert_allclose(
-            np.asarray(cb[col], float)[ob],
-            np.asarray(ca[col], float)[oa],
-            rtol=1e-9,
-            equal_nan=True,
-            err_msg=col,
+            np.asarray(cb[col], float)[ob], np.asarray(ca[col], float)[oa], rtol=1e-9,
+            equal_nan=True, err_msg=col,
         )
 
 

@@ -27,7 +27,7 @@ def _writer_lines():
         lines = path.read_text().splitlines()
         for i, line in enumerate(lines):
             code = line.split("#")[0]
-            if WRITE_CALL.search(code) and not code.strip().startswith(('"', "'")):
+            if WRITE_CALL.search(code) and not code.strip().startswith(("\"", "'")):
                 yield path.relative_to(SRC), i + 1, lines[max(i - 1, 0)], line
 
 

@@ -105,9 +105,8 @@ MAPS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "expect"), MAPS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(MAPS)]
-)
+@pytest.mark.parametrize(("key", "value", "expect"), MAPS, ids=[f"{k}-{i}" for i, (k, _, _) in
+                                                                  enumerate(MAPS)])
 def test_search_bad_maps_and_parameters(key, value, expect):
     kwargs = {"rms_medium": 1.0, "rms_reference": 1.0, "positions": POS}
     args = [galaxy(), galaxy(seed=8)]

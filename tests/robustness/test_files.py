@@ -158,14 +158,11 @@ MODEL_CASES = {
     ),
     "npz_garbage": lambda good, dst: _rewrite(good, dst, arrays=b"PK\x03\x04broken"),
     "string_training_labels": lambda good, dst: _rewrite(
-        good,
-        dst,
-        arrays=_npz(x=np.ones((4, 2)), y=np.array(["a", "b", "a", "b"]), fingerprint=np.zeros(1)),
+        good, dst, arrays=_npz(x=np.ones((4, 2)), y=np.array(["a", "b", "a", "b"]),
+                               fingerprint=np.zeros(1)),
     ),
     "one_class_only": lambda good, dst: _rewrite(
-        good,
-        dst,
-        arrays=_npz(x=np.ones((4, 2)), y=np.zeros(4, int), fingerprint=np.zeros(1)),
+        good, dst, arrays=_npz(x=np.ones((4, 2)), y=np.zeros(4, int), fingerprint=np.zeros(1)),
     ),
     "a_folder": lambda good, dst: dst.mkdir(),
 }

@@ -108,11 +108,7 @@ CATALOGS = [
 def test_predict_catalog_bad_sources(sersic_net, name, sources, expect):
     predict_catalog = _nn_attr("predict_catalog")
     status = outcome(
-        predict_catalog,
-        galaxy(),
-        sources,
-        psf_fwhm=2.0,
-        net=sersic_net,
+        predict_catalog, galaxy(), sources, psf_fwhm=2.0, net=sersic_net,
         names=("sources", "catalog", "segmap"),
     )
     if expect == "ok":

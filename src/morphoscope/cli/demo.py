@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
         "demo",
         help="run every tier on a built-in simulated field and score it",
         description="Simulate a six-band JWST/NIRCam-like field (F115W F200W F277W F335M "
-        'F356W F444W at 0.03"/px, some galaxies with extended line emission in F335M) with '
+        "F356W F444W at 0.03\"/px, some galaxies with extended line emission in F335M) with "
         "GalSim, write it as FITS, run the whole pipeline on the files and print the "
         "accuracy of every tier against the known truth. --real runs the pipeline on the "
         "Hubble Deep Field image bundled with scikit-image instead.",
@@ -29,9 +29,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--n-sources", type=int, default=300, help="number of sources (default: 300)")
     p.add_argument("--no-classifier", action="store_true",
                    help="do not train and apply the demo classifier")  # fmt: skip
-    p.add_argument(
-        "--real", action="store_true", help="run on skimage's Hubble Deep Field image (no truth)"
-    )
+    p.add_argument("--real", action="store_true",
+                   help="run on skimage's Hubble Deep Field image (no truth)")
     p.add_argument(
         "--overwrite",
         action="store_true",

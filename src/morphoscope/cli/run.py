@@ -110,7 +110,9 @@ def add_parser(subparsers) -> None:
         help="process in tiles of SIZE x SIZE pixels, in bounded memory, with the same result "
         "as untiled ('auto', the default: tiles of 2048 above 4096 x 4096 pixels; 0: never)",
     )
-    p.add_argument("--overlap", type=int, help="overlap of the tiles in pixels (default 128)")
+    p.add_argument(
+        "--overlap", type=int, help="overlap of the tiles in pixels (default 128)"
+    )
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -286,7 +288,9 @@ def handle(args: argparse.Namespace) -> int:
     names = [b.name for b in cfg.bands]
     for d in [det] if isinstance(det, str) else list(det):
         if d != "stack" and d not in names:
-            raise InputError("--detection-band", f"no band named {d!r} (bands: {', '.join(names)})")
+            raise InputError(
+                "--detection-band", f"no band named {d!r} (bands: {', '.join(names)})"
+            )
     if isinstance(det, str) and det != "stack" and (args.tile is not None or args.scheduler):
         # Very large single images: detection and measurement in tiles (the other tiers
         # need the whole field in memory and are not run).

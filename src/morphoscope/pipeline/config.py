@@ -203,7 +203,9 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         unknown = set(self.stages) - set(_OPTIONAL)
         if unknown:
-            raise ParameterError("stages", sorted(unknown), f"stage names among {list(_OPTIONAL)}")
+            raise ParameterError(
+                "stages", sorted(unknown), f"stage names among {list(_OPTIONAL)}"
+            )
         self.emission_reference = list(self.emission_reference or [])
         measure_set_options(self.measure_set)  # validates the name
 

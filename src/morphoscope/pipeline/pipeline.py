@@ -209,11 +209,7 @@ class Result:
 
             try:
                 o["report"] = tiers.write_pipeline_report(
-                    self,
-                    out / "report.html",
-                    truth=truth,
-                    extra=report_extra,
-                    title=title,
+                    self, out / "report.html", truth=truth, extra=report_extra, title=title,
                     accuracy_html=accuracy_html,
                 )
             except Exception as exc:  # the catalog and maps are written: keep them
@@ -354,7 +350,9 @@ class Pipeline:
         if cfg.emission_medium is not None and cfg.enabled("emission"):
             for n in [cfg.emission_medium, *cfg.emission_reference]:
                 if n not in loaded:
-                    raise InputError("emission", f"band {n!r} is not one of the bands {names}")
+                    raise InputError(
+                        "emission", f"band {n!r} is not one of the bands {names}"
+                    )
             if not cfg.emission_reference:
                 raise InputError("emission", "a medium band needs at least one reference band")
         for n in cfg.pixel.get("bands", []) or []:
@@ -682,9 +680,8 @@ class Pipeline:
             pred = model.predict(cat, name="catalog")
         except InputError as exc:
             raise InputError(f"classifier {path}", exc.problem) from None
-        new = [
-            c for c in pred.colnames if c not in cat.colnames or c.startswith(("pred_", "prob_"))
-        ]
+        new = [c for c in pred.colnames if c not in cat.colnames or c.startswith(("pred_",
+                                                                                   "prob_"))]
         for c in new:
             cat[c] = pred[c]
         flags = np.zeros(len(cat), np.int32)

@@ -192,16 +192,9 @@ def run_pipeline(
         from .tiling import maybe_run_tiled
 
         tiled = maybe_run_tiled(
-            bands,
-            det_name,
-            tile=tile,
-            overlap=overlap,
-            scheduler=scheduler,
-            workers=workers,
-            segment_options=segment_options,
-            measure_options=measure_options,
-            out_dir=out_dir,
-            progress=step,
+            bands, det_name, tile=tile, overlap=overlap, scheduler=scheduler, workers=workers,
+            segment_options=segment_options, measure_options=measure_options,
+            out_dir=out_dir, progress=step,
         )
         if tiled is not None:
             return tiled

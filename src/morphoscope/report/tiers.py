@@ -253,11 +253,8 @@ def _emission_section(result, link: str | None, n: int = 8) -> str:
     parts = [
         f"<p>{len(cand)} candidates of {len(t)} sources: {_esc(cfg.emission_medium)} against "
         f"{_esc(', '.join(cfg.emission_reference))}."
-        + (
-            f' Accept or reject them on the <a href="{_esc(link)}">inspection page</a>.'
-            if link
-            else ""
-        )
+        + (f' Accept or reject them on the <a href="{_esc(link)}">inspection page</a>.'
+           if link else "")
         + "</p>"
     ]
     if len(cand):

@@ -471,7 +471,9 @@ class PixelClassifier:
         x, _ = prepare_input(images, self.n_bands, noise=noise, stretch=self.config["stretch"])
         return self._proba(x, tile, overlap, batch_size)
 
-    def _proba(self, x: np.ndarray, tile: int, overlap: int | None, batch_size: int) -> np.ndarray:
+    def _proba(
+        self, x: np.ndarray, tile: int, overlap: int | None, batch_size: int
+    ) -> np.ndarray:
         for name, value, lo in (("tile", tile, 32), ("batch_size", batch_size, 1)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
                 raise ParameterError(name, value, f"an integer >= {lo}")

@@ -117,3 +117,4 @@ def inference_copy(net: UNet) -> UNet:
         for k, mod in enumerate(fused):
             seq.add_module(str(k), mod)
     return fast.to(memory_format=torch.channels_last)
+

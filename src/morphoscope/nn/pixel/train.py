@@ -350,10 +350,8 @@ def train(
         vd_data = {"default_simulator": True, "shape": list(ecfg["shape"])}
         val_default = load_scenes(range(vd_seed, vd_seed + n_vd), vd_data, nb, stretch, root, log)
         objects = _object_index(train_sc, float(tcfg.get("object_min_snr") or 0.0))
-        log(
-            "objects for centred crops: "
-            + ", ".join(f"{n} {len(o)}" for n, o in zip(CLASS_NAMES[1:], objects, strict=True))
-        )
+        log("objects for centred crops: " + ", ".join(
+            f"{n} {len(o)}" for n, o in zip(CLASS_NAMES[1:], objects, strict=True)))
         t_data = time.time() - t_start
         log(f"scenes ready in {t_data:.0f} s")
 
@@ -379,10 +377,8 @@ def train(
             total = 0.0
             for step in range(steps):
                 if step and step % 100 == 0:
-                    log(
-                        f"epoch {epoch} step {step} loss {total / step:.4f} "
-                        f"({time.time() - t_start:.0f} s)"
-                    )
+                    log(f"epoch {epoch} step {step} loss {total / step:.4f} "
+                        f"({time.time() - t_start:.0f} s)")
                 xb, yb, segs, seg_class, seg_area = _crop_batch(
                     train_sc, rng, int(tcfg["batch_size"]), int(tcfg["crop"]), nb,
                     float(tcfg["band_dropout"]), objects, p_object)  # fmt: skip
@@ -494,12 +490,8 @@ def write_model_card(clf: PixelClassifier, json_path, md_path) -> None:
         f"class weights {t.get('class_weights')}, object-balanced pixel cross-entropy, "
         "per-object cross-entropy of the segment-aggregated probabilities); best epoch "
         f"{meta.get('best_epoch')} (validation pixel + object accuracy"
-        + (
-            ", plus the object accuracy on default-simulator validation scenes"
-            if e.get("n_val_default")
-            else ""
-        )
-        + ").",
+        + (", plus the object accuracy on default-simulator validation scenes"
+           if e.get("n_val_default") else "") + ").",
         f"- Wall time {meta.get('wall_time_s', 0) / 60:.1f} min "
         f"({meta.get('fit_time_s', 0) / 60:.1f} min fitting, "
         f"{meta.get('simulation_time_s', 0) / 60:.1f} min simulating) with "

@@ -32,7 +32,7 @@ def _sources(sources, image) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
             raise InputError("catalog", f"needs x and y columns (pixels); has {names}")
         x = np.asarray(sources[xcol], dtype=np.float64)
         y = np.asarray(sources[ycol], dtype=np.float64)
-        ids = np.asarray(sources["id"]) if "id" in names else np.arange(1, len(x) + 1)
+        ids = (np.asarray(sources["id"]) if "id" in names else np.arange(1, len(x) + 1))
         area_col = next((c for c in ("area", "segment_area") if c in names), None)
         radius = (
             np.sqrt(np.asarray(sources[area_col], dtype=np.float64) / np.pi)
