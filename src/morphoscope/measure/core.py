@@ -464,28 +464,7 @@ def measure(
     >>> round(float(cat["xc_centroid"][0]), 2), round(float(cat["yc_centroid"][0]), 2)
     (30.0, 20.0)
     """
-    if isinstance(image, Mapping):
-        from .bands import measure_bands
-
-        return measure_bands(
-            image,
-            segmap,
-            rms=rms,
-            psf=psf,
-            mask=mask,
-            gain=gain,
-            labels=labels,
-            nonparametric=nonparametric,
-            sersic=sersic,
-            asymmetry=asymmetry,
-            n_sigma_outlier=n_sigma_outlier,
-            n_jobs=n_jobs,
-            device=device,
-            doublesersic=doublesersic,
-        )
-    values, columns, _ = _measure_core(
-        image,
-        segmap,
+    opts = dict(
         rms=rms,
         gain=gain,
         psf=psf,
@@ -499,6 +478,11 @@ def measure(
         device=device,
         doublesersic=doublesersic,
     )
+    if isinstance(image, Mapping):
+        from .bands import measure_bands
+
+        return measure_bands(image, segmap, **opts)
+    values, columns, _ = _measure_core(image, segmap, **opts)
     return _to_table(values, columns, nonparametric)
 
 

@@ -155,24 +155,33 @@ def run_sersic(fits, psf, n_jobs=1, device=None):
                 msgs[i].append(f"[sersic] fit failed ({type(exc).__name__}: {exc}).")
             return cols, flag, msgs
         for k, i in enumerate(where):
-            p, e = res["params"][k], res["errors"][k]
-            if not np.all(np.isfinite(p)):
+            if not _store(cols, "sersic", PARAMS, res, k, i, offsets[k]):
                 flag[i] = 2
                 msgs[i].append("[sersic] fit failed.")
                 continue
-            for j, name in enumerate(PARAMS):
-                cols[f"sersic_{name}"][i] = p[j]
-                cols[f"sersic_{name}_err"][i] = e[j]
-            cols["sersic_xc"][i] += offsets[k][0]
-            cols["sersic_yc"][i] += offsets[k][1]
-            cols["sersic_chi2_dof"][i] = res["chi2_dof"][k]
-            cols["sersic_aic"][i], cols["sersic_bic"][i] = _information(res, k, 7)
             if not res["converged"][k]:
                 flag[i] = 2
                 msgs[i].append("[sersic] fit did not converge.")
             elif res["at_bound"][k]:
                 flag[i] = max(flag[i], 1)
     return cols, flag, msgs
+
+
+def _store(cols, prefix, names, res, k, i, offset):
+    """Copy fit ``k`` of ``res`` into row ``i`` of the ``<prefix>_*`` columns (centre shifted
+    by the stamp's ``offset``); False (nothing stored) when the fit has no parameters."""
+    p, e = res["params"][k], res["errors"][k]
+    if not np.all(np.isfinite(p)):
+        return False
+    for j, name in enumerate(names):
+        cols[f"{prefix}_{name}"][i] = p[j]
+        cols[f"{prefix}_{name}_err"][i] = e[j]
+    cols[f"{prefix}_xc"][i] += offset[0]
+    cols[f"{prefix}_yc"][i] += offset[1]
+    cols[f"{prefix}_chi2_dof"][i] = res["chi2_dof"][k]
+    aic, bic = _information(res, k, len(names))
+    cols[f"{prefix}_aic"][i], cols[f"{prefix}_bic"][i] = aic, bic
+    return True
 
 
 def _information(res, k, n_free):
@@ -292,18 +301,10 @@ def run_doublesersic(fits, psf, single, values, n_jobs=1, device=None):
             msgs[i].append(f"[doublesersic] fit failed ({type(exc).__name__}: {exc}).")
         return cols, flag, msgs
     for k, i in enumerate(where):
-        p, e = res["params"][k], res["errors"][k]
-        if not np.all(np.isfinite(p)):
+        if not _store(cols, "doublesersic", DOUBLE_PARAMS, res, k, i, offsets[k]):
             flag[i] = 2
             msgs[i].append("[doublesersic] Not enough data for fit.")
             continue
-        for j, name in enumerate(DOUBLE_PARAMS):
-            cols[f"doublesersic_{name}"][i] = p[j]
-            cols[f"doublesersic_{name}_err"][i] = e[j]
-        cols["doublesersic_xc"][i] += offsets[k][0]
-        cols["doublesersic_yc"][i] += offsets[k][1]
-        cols["doublesersic_chi2_dof"][i] = res["chi2_dof"][k]
-        cols["doublesersic_aic"][i], cols["doublesersic_bic"][i] = _information(res, k, 12)
         flag[i] = 0
         if not res["converged"][k]:
             flag[i] = 2
