@@ -101,3 +101,51 @@ def test_torch_device_gives_the_same_catalog(bulge_disk):
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-8, err_msg=col)
         else:
             np.testing.assert_array_equal(b, a, err_msg=col)
+
+
+def test_tied_ellipticity_and_angle():
+    """``doublesersic_tied_ellip``: one ellipticity and angle for both components, recovered
+    from a bulge and disk that share them; 10 free parameters."""
+    shape = (64, 64)
+    psf = gaussian_psf(25, 3.0)
+    truth = BULGE_DISK.copy()
+    truth[10:12] = truth[5:7]  # the disk shares the bulge's shape
+    model = bulge_disk_image(shape, truth, psf)
+    sigma = 0.005
+    img = model + np.random.default_rng(8).normal(0, sigma, shape)
+    seg = (model > 3 * sigma).astype(int)
+    row = measure(img, seg, rms=sigma, psf=psf, doublesersic=True, doublesersic_tied_ellip=True)[0]
+    assert row["flag_doublesersic"] == 0
+    assert row["doublesersic_ellip2"] == row["doublesersic_ellip1"]
+    assert row["doublesersic_theta2"] == row["doublesersic_theta1"]
+    assert row["doublesersic_ellip2_err"] == row["doublesersic_ellip1_err"]
+    for q, k in (("rhalf1", 3), ("n1", 4), ("ellip1", 5), ("rhalf2", 8), ("n2", 9)):
+        err = row[f"doublesersic_{q}_err"]
+        assert abs(row[f"doublesersic_{q}"] - truth[k]) < 5 * err + 0.02 * truth[k], q
+    # the information criteria count 10 free parameters
+    aic, bic = float(row["doublesersic_aic"]), float(row["doublesersic_bic"])
+    n_valid = np.exp((20 - (aic - bic)) / 10)
+    assert abs(n_valid - round(n_valid)) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("ellip", "theta", "r_bulge", "amp_bulge"), [(0.3, 0.6, 2.5, 8.0), (0.35, 0.5, 2.0, 12.0)]
+)
+def test_bright_compact_bulge(ellip, theta, r_bulge, amp_bulge):
+    """A bright compact bulge: from statmorph's start the fit ends with n1 at its limit (the
+    inner starting fit runs toward n = 20); the bulge + disk restart finds the truth."""
+    shape = (64, 64)
+    psf = gaussian_psf(25, 3.0)
+    truth = BULGE_DISK.copy()
+    truth[[5, 10]], truth[[6, 11]] = ellip, theta
+    truth[2], truth[3] = amp_bulge, r_bulge
+    model = bulge_disk_image(shape, truth, psf)
+    sigma = 0.005
+    img = model + np.random.default_rng(8).normal(0, sigma, shape)
+    seg = (model > 3 * sigma).astype(int)
+    row = measure(img, seg, rms=sigma, psf=psf, doublesersic=True)[0]
+    assert row["flag_doublesersic"] == 0
+    assert abs(row["doublesersic_chi2_dof"] - 1) < 0.1
+    for q, k in (("rhalf1", 3), ("n1", 4), ("rhalf2", 8), ("n2", 9)):
+        err = row[f"doublesersic_{q}_err"]
+        assert abs(row[f"doublesersic_{q}"] - truth[k]) < 5 * err + 0.03 * truth[k], q

@@ -176,6 +176,7 @@ def _measure_core(
     defer_sersic=False,
     device=None,
     doublesersic=False,
+    doublesersic_tied_ellip=False,
 ):
     """Everything of :func:`measure` but the Table: (values, columns, deferred Sersic inputs)."""
     check_memory(MEASURE_BYTES_PER_PIXEL * n_pixels(image), "measure", "image")
@@ -340,6 +341,7 @@ def _measure_core(
             defer_sersic,
             device,
             doublesersic,
+            doublesersic_tied_ellip,
         )
         columns.update(NONPARAMETRIC_COLUMNS)
         if sersic:
@@ -381,6 +383,7 @@ def measure(
     n_jobs: int = 1,
     device: str | None = None,
     doublesersic: bool = False,
+    doublesersic_tied_ellip: bool = False,
 ) -> Table:
     """Measure every source of a segmentation map; return one catalog row per label.
 
@@ -430,6 +433,8 @@ def measure(
         Also fit two PSF-convolved Sersic components sharing one centre
         (:data:`DOUBLESERSIC_COLUMNS`, statmorph's ``include_doublesersic=True``); needs
         ``sersic``.
+    doublesersic_tied_ellip : bool
+        Give the two components one ellipticity and angle (statmorph's option of this name).
 
     Returns
     -------
@@ -477,6 +482,7 @@ def measure(
         n_jobs=n_jobs,
         device=device,
         doublesersic=doublesersic,
+        doublesersic_tied_ellip=doublesersic_tied_ellip,
     )
     if isinstance(image, Mapping):
         from .bands import measure_bands
@@ -521,6 +527,7 @@ def _add_statmorph_set(
     defer=False,
     device=None,
     doublesersic=False,
+    tied=False,
 ):
     """Fill ``values`` with statmorph's quantities (and the Sersic fit); update ``flags``."""
     from .runner import run_nonparametric
@@ -545,7 +552,16 @@ def _add_statmorph_set(
         return {"fits": fits, "msgs": msgs}
     names = [f"label {int(v)}" for v in lab]
     _finish(
-        values, fits, msgs, psf, sersic, names, n_jobs=n_jobs, device=device, double=doublesersic
+        values,
+        fits,
+        msgs,
+        psf,
+        sersic,
+        names,
+        n_jobs=n_jobs,
+        device=device,
+        double=doublesersic,
+        tied=tied,
     )
     return None
 
@@ -576,7 +592,17 @@ def _check_device(device) -> None:
 
 
 def _finish(
-    values, fits, msgs, psf, sersic, names, stacklevel=5, n_jobs=1, device=None, double=False
+    values,
+    fits,
+    msgs,
+    psf,
+    sersic,
+    names,
+    stacklevel=5,
+    n_jobs=1,
+    device=None,
+    double=False,
+    tied=False,
 ) -> None:
     """Run the (batched) Sersic fits, fill their columns and warn about bad rows."""
     from .runner import run_doublesersic, run_sersic
@@ -590,7 +616,7 @@ def _finish(
             if fs[i] >= 2 and fm[i] < 4:
                 msgs[i] = msgs[i] + m
     if sersic and double:
-        dcols, fd, dmsgs = run_doublesersic(fits, psf, cols, values, n_jobs, device)
+        dcols, fd, dmsgs = run_doublesersic(fits, psf, cols, values, n_jobs, device, tied)
         values.update(dcols)
         values["flag_doublesersic"] = fd
         for i, m in enumerate(dmsgs):
@@ -629,6 +655,7 @@ def measure_stamps(
     n_jobs: int = 1,
     device: str | None = None,
     doublesersic: bool = False,
+    doublesersic_tied_ellip: bool = False,
 ) -> Table:
     """Measure one source per stamp of a stack (e.g. :func:`morphoscope.simulate.simulate_stamps`).
 
@@ -652,7 +679,7 @@ def measure_stamps(
     n_jobs : int
         Processes for the non-parametric part and threads for the batched Sersic fits
         (-1 or 0: all cores).
-    device, doublesersic
+    device, doublesersic, doublesersic_tied_ellip
         As in :func:`measure`.
 
     Returns
@@ -706,7 +733,19 @@ def measure_stamps(
     values = {k: np.concatenate([np.atleast_1d(r[k]) for r in rows]) for k in rows[0]}
     psf_arrs = [None if p is None else np.asarray(as_psf(p, "psfs"), float) for p in psf_list]
     names = [f"stamp {i}" for i in range(n)]
-    _finish(values, fits, msgs, psf_arrs, sersic, names, 3, n_jobs, device, doublesersic)
+    _finish(
+        values,
+        fits,
+        msgs,
+        psf_arrs,
+        sersic,
+        names,
+        3,
+        n_jobs,
+        device,
+        doublesersic,
+        doublesersic_tied_ellip,
+    )
     if doublesersic:
         columns = {**columns, **DOUBLESERSIC_COLUMNS}
     table = _to_table(values, columns, True)

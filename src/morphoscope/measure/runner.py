@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.special import gammaincinv
 
 from .nonparametric import QUANTITIES, morphology_one, sersic_start
 from .sersic import DOUBLE_PARAMS, PARAMS, SersicProblem, fit_sersic_batch
@@ -24,6 +25,8 @@ RSEP_OVER_RHALF = 2.0
 #: parameters: with that budget statmorph stops short on most galaxies (38 of 60 simulated
 #: stamps flagged 2), and so would this fit (a noiseless bulge and disk needs 49).
 GUESS_ITER, GUESS_TOL = 100 // 6, 1e-4
+#: The columns of DOUBLE_PARAMS in the tied model's parameters (DOUBLE_TIED_PARAMS).
+_UNTIE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 5, 6]
 DOUBLE_ITER, DOUBLE_TOL = 100, 1e-5
 
 # The arrays of the current call, per thread (measure may run in several threads at once,
@@ -167,9 +170,10 @@ def run_sersic(fits, psf, n_jobs=1, device=None):
     return cols, flag, msgs
 
 
-def _store(cols, prefix, names, res, k, i, offset):
+def _store(cols, prefix, names, res, k, i, offset, n_free=None):
     """Copy fit ``k`` of ``res`` into row ``i`` of the ``<prefix>_*`` columns (centre shifted
-    by the stamp's ``offset``); False (nothing stored) when the fit has no parameters."""
+    by the stamp's ``offset``; ``n_free`` parameters, default one per name, for the
+    information criteria); False (nothing stored) when the fit has no parameters."""
     p, e = res["params"][k], res["errors"][k]
     if not np.all(np.isfinite(p)):
         return False
@@ -179,7 +183,7 @@ def _store(cols, prefix, names, res, k, i, offset):
     cols[f"{prefix}_xc"][i] += offset[0]
     cols[f"{prefix}_yc"][i] += offset[1]
     cols[f"{prefix}_chi2_dof"][i] = res["chi2_dof"][k]
-    aic, bic = _information(res, k, len(names))
+    aic, bic = _information(res, k, len(names) if n_free is None else n_free)
     cols[f"{prefix}_aic"][i], cols[f"{prefix}_bic"][i] = aic, bic
     return True
 
@@ -198,7 +202,23 @@ def _information(res, k, n_free):
     )
 
 
-def run_doublesersic(fits, psf, single, values, n_jobs=1, device=None):
+def _bulge_disk_start(p1, tied):
+    """A bulge (n = 4, r_e / 2) and a disk (n = 1, 1.5 r_e), each giving half the single
+    fit's ``p1`` surface brightness at its own effective radius, with the single fit's centre,
+    ellipticity and angle (DOUBLE_PARAMS order, or DOUBLE_TIED_PARAMS when ``tied``)."""
+    amp, reff, n, xc, yc, ellip, theta = p1
+    bn = gammaincinv(2.0 * n, 0.5)
+
+    def single_at(r):
+        return amp * np.exp(-bn * ((r / reff) ** (1.0 / n) - 1.0))
+
+    bulge = [0.5 * single_at(0.5 * reff), 0.5 * reff, 4.0]
+    disk = [0.5 * single_at(1.5 * reff), 1.5 * reff, 1.0]
+    shape = [ellip, theta]
+    return np.array([xc, yc, *bulge, *shape, *disk, *([] if tied else shape)])
+
+
+def run_doublesersic(fits, psf, single, values, n_jobs=1, device=None, tied=False):
     """statmorph's double-Sersic fit of every source whose single fit ran.
 
     Parameters
@@ -212,6 +232,9 @@ def run_doublesersic(fits, psf, single, values, n_jobs=1, device=None):
     values : dict
         The statmorph set (asymmetry centre, ``orientation_asymmetry``,
         ``elongation_asymmetry`` and ``rhalf_ellip`` set the inner and outer regions).
+    tied : bool
+        One ellipticity and angle for both components (statmorph's
+        ``doublesersic_tied_ellip``; the second component's columns repeat the first's).
 
     Returns
     -------
@@ -228,7 +251,8 @@ def run_doublesersic(fits, psf, single, values, n_jobs=1, device=None):
     the single fit, to the pixels inside and outside the ellipse of semi-major axis
     :data:`RSEP_OVER_RHALF` ``* rhalf_ellip`` (asymmetry centre, orientation and elongation)
     give the two components' starting points; the double fit (shared centre) then uses the
-    single fit's weights.
+    single fit's weights. A fit that ends with an index at its limit or unconverged is tried
+    again from a bulge plus a disk (:func:`_bulge_disk_start`); the lower chi^2 is kept.
     """
     n = len(fits)
     cols = {f"doublesersic_{p}": np.full(n, np.nan) for p in DOUBLE_PARAMS}
@@ -285,23 +309,41 @@ def run_doublesersic(fits, psf, single, values, n_jobs=1, device=None):
                         "single fit."
                     )
                 comp.append(q[[0, 1, 2, 5, 6]])
-            start = np.concatenate([p1[3:5], comp[0], comp[1]])
+            start = np.concatenate([p1[3:5], comp[0], comp[1][: 3 if tied else 5]])
             doubles.append(SersicProblem(inner[k].image, fits[where[k]][1], start, inner[k].psf))
-        res = fit_sersic_batch(
-            doubles,
-            model="double",
-            max_iter=DOUBLE_ITER,
-            tol=DOUBLE_TOL,
-            workers=n_jobs,
-            device=device,
-        )
+        model = "double_tied" if tied else "double"
+        budget = dict(model=model, max_iter=DOUBLE_ITER, tol=DOUBLE_TOL, workers=n_jobs)
+        res = fit_sersic_batch(doubles, device=device, **budget)
+        # statmorph's start comes from inner and outer fits that are often far from
+        # converged; from it a bright compact bulge can end in a minimum with n at its limit.
+        # Those fits (and the unconverged ones) are tried again from a bulge (n = 4, half the
+        # single fit's r_e) plus a disk (n = 1, 1.5 r_e) and the lower chi^2 is kept.
+        retry = np.flatnonzero(~res["converged"] | res["at_bound"])
+        if retry.size:
+            alt = [
+                SersicProblem(
+                    doubles[k].image,
+                    doubles[k].weights,
+                    _bulge_disk_start(starts[k], tied),
+                    doubles[k].psf,
+                )
+                for k in retry
+            ]
+            res2 = fit_sersic_batch(alt, device=device, **budget)
+            better = np.isfinite(res2["chi2"]) & ~(res2["chi2"] >= res["chi2"][retry])
+            better &= res2["converged"] | ~res["converged"][retry]
+            for key in res:
+                res[key][retry[better]] = res2[key][better]
     except Exception as exc:  # a numerical failure of the batch flags its fits
         for i in where:
             flag[i] = 2
             msgs[i].append(f"[doublesersic] fit failed ({type(exc).__name__}: {exc}).")
         return cols, flag, msgs
+    if tied:  # the second component's ellipticity and angle are the first's
+        res = {**res, "params": res["params"][:, _UNTIE], "errors": res["errors"][:, _UNTIE]}
+    n_free = 10 if tied else 12
     for k, i in enumerate(where):
-        if not _store(cols, "doublesersic", DOUBLE_PARAMS, res, k, i, offsets[k]):
+        if not _store(cols, "doublesersic", DOUBLE_PARAMS, res, k, i, offsets[k], n_free):
             flag[i] = 2
             msgs[i].append("[doublesersic] Not enough data for fit.")
             continue

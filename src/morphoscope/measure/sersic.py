@@ -32,7 +32,7 @@ from scipy.special import gammaincinv
 
 from ..exceptions import ParameterError
 
-__all__ = ["DOUBLE_PARAMS", "PARAMS", "SersicProblem", "fit_sersic_batch"]
+__all__ = ["DOUBLE_PARAMS", "DOUBLE_TIED_PARAMS", "PARAMS", "SersicProblem", "fit_sersic_batch"]
 
 #: Parameter order of the fit.
 PARAMS = ("amplitude", "rhalf", "n", "xc", "yc", "ellip", "theta")
@@ -52,12 +52,17 @@ DOUBLE_PARAMS = (
     "ellip2",
     "theta2",
 )
+#: Parameter order of the double-Sersic fit whose components share one ellipticity and angle
+#: (statmorph's ``doublesersic_tied_ellip=True``).
+DOUBLE_TIED_PARAMS = DOUBLE_PARAMS[:10]
 #: For each model, the columns of every component's (amplitude, r_eff, n, x_0, y_0, ellip,
-#: theta) in the model's parameter vector.
+#: theta) in the model's parameter vector (a column in several components is shared).
 _COMPONENTS = {
     "single": (np.arange(7),),
     "double": (np.array([2, 3, 4, 0, 1, 5, 6]), np.array([7, 8, 9, 0, 1, 10, 11])),
+    "double_tied": (np.array([2, 3, 4, 0, 1, 5, 6]), np.array([7, 8, 9, 0, 1, 5, 6])),
 }
+_MODEL_PARAMS = {"single": PARAMS, "double": DOUBLE_PARAMS, "double_tied": DOUBLE_TIED_PARAMS}
 N_MIN, N_MAX = 0.01, 20.0
 #: Initial Levenberg-Marquardt damping (relative to the diagonal of J^T J).
 LAMBDA0 = 1e-3
@@ -324,8 +329,9 @@ def fit_sersic_batch(
     ----------
     problems : list of SersicProblem
         Stamps (float), weights ``1/sigma`` (0 = pixel not fitted), start parameters in
-        :data:`PARAMS` order (:data:`DOUBLE_PARAMS` for ``model="double"``; stamp
-        coordinates), optional PSF (odd-sized, centred) and parameters held fixed.
+        :data:`PARAMS` order (:data:`DOUBLE_PARAMS`, :data:`DOUBLE_TIED_PARAMS` for the
+        double models; stamp coordinates), optional PSF (odd-sized, centred) and parameters
+        held fixed.
     max_iter : int
         Levenberg-Marquardt iterations at most (default :data:`MAX_ITER`); a galaxy still
         improving then is returned with ``converged`` False.
@@ -342,8 +348,9 @@ def fit_sersic_batch(
         without a GPU. The two give the same fits within the fits' convergence tolerance
         (different FFT and reduction orders change the last bits, which can move the end
         point of a fit along a flat valley of chi^2).
-    model : {"single", "double"}
-        One Sérsic component, or two sharing one centre (statmorph's ``DoubleSersic2D``).
+    model : {"single", "double", "double_tied"}
+        One Sérsic component, two sharing one centre (statmorph's ``DoubleSersic2D``), or two
+        sharing also their ellipticity and angle (:data:`DOUBLE_TIED_PARAMS`).
 
     Returns
     -------
@@ -375,7 +382,7 @@ def fit_sersic_batch(
     if model not in _COMPONENTS:
         raise ParameterError("model", model, f"one of {list(_COMPONENTS)}")
     n = len(problems)
-    npar = len(PARAMS if model == "single" else DOUBLE_PARAMS)
+    npar = len(_MODEL_PARAMS[model])
     out = {
         "params": np.full((n, npar), np.nan),
         "errors": np.full((n, npar), np.nan),
@@ -435,8 +442,10 @@ def fit_sersic_batch(
 
 def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY, model="single"):
     comps = _COMPONENTS[model]
-    npar = 7 if model == "single" else 12
+    npar = len(_MODEL_PARAMS[model])
     n_idx = [int(c[2]) for c in comps]
+    # columns of several components (the centre; ellipticity and angle when tied)
+    shared = {int(k) for k in comps[0]} & {int(k) for c in comps[1:] for k in c}
     amp_idx = [int(c[0]) for c in comps]
     # Every derivative is convolved but the last amplitude's: the model is linear in it, so
     # w conv(S_last) = (w data - res) - sum of the other components' w conv(S_c).
@@ -517,9 +526,10 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY, model="single"):
                 continue
             if jac is None:
                 jac = xp.empty((b, npar, H, W), jc.dtype)
-                jac[:, 0:2] = 0.0
+                for k in shared:
+                    jac[:, k] = 0.0
             for k in range(7):
-                if k in (3, 4):  # the shared centre
+                if int(idx[k]) in shared:
                     jac[:, idx[k]] += jc[:, k]
                 else:
                     jac[:, idx[k]] = jc[:, k]
@@ -546,6 +556,11 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY, model="single"):
     r = residuals(p, all_idx).reshape(B, -1)
     chi2 = (r**2).sum(1)
     lam = xp.full(B, LAMBDA0)
+    # The double models' damping follows the gain ratio (Nielsen 1999): a step that the
+    # linear model predicted badly keeps the damping up, which keeps two-component fits out
+    # of the runaway toward n -> 20 that a fixed shrink factor allows. The single fit keeps
+    # the fixed factor (its end points are those compared with statmorph's).
+    nielsen = model != "single"
     active = xp.isfinite(chi2)
     converged = xp.zeros(B, bool)
     n_iter = xp.zeros(B, int)
@@ -561,6 +576,9 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY, model="single"):
         diag = xp.maximum(xp.einsum("bkk->bk", A), 1e-30)
         improved = xp.zeros(len(a), bool)
         la = xp.copy(lam[a])
+        if nielsen:
+            nu = xp.full(len(a), 2.0)
+            fac = xp.full(len(a), 1.0 / 3.0)
         for _try in range(8):
             pend = ~improved
             M = A[pend] + la[pend, None, None] * (diag[pend, :, None] * eye)
@@ -575,17 +593,27 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY, model="single"):
             ok = xp.isfinite(cn) & (cn <= chi2[sel])
             if ok.any():
                 s_ok = sel[ok]
+                pos = xp.flatnonzero(pend)[ok]
+                if nielsen:  # gain ratio: actual over predicted reduction of chi^2
+                    h = stp[ok]
+                    pred = -(g[pend][ok] * h).sum(1) + la[pos] * (diag[pos] * h**2).sum(1)
+                    rho = (chi2[s_ok] - cn[ok]) / xp.maximum(pred, 1e-300)
+                    fac[pos] = xp.maximum(1.0 - (2.0 * rho - 1.0) ** 3, 1.0 / 3.0)
                 rel = (chi2[s_ok] - cn[ok]) / xp.maximum(chi2[s_ok], 1e-300)
                 p[s_ok], r[s_ok], chi2[s_ok] = pn[ok], rn[ok], cn[ok]
                 done = rel < tol
                 converged[s_ok[done]] = True
                 active[s_ok[done]] = False
-                pos = xp.flatnonzero(pend)[ok]
                 improved[pos] = True
-            la = xp.where(improved, la, la * 10.0)
+            if nielsen:
+                la = xp.where(improved, la, la * nu)
+                nu = xp.where(improved, nu, nu * 2.0)
+            else:
+                la = xp.where(improved, la, la * 10.0)
             if improved.all():
                 break
-        lam[a] = xp.where(improved, xp.maximum(la * 0.3, 1e-12), la)
+        shrink = fac if nielsen else 0.3
+        lam[a] = xp.where(improved, xp.maximum(la * shrink, 1e-12), la)
         stuck = a[~improved]
         converged[stuck] = True  # no downhill step even with heavy damping
         active[stuck] = False
