@@ -25,9 +25,9 @@ RSEP_OVER_RHALF = 2.0
 #: parameters: with that budget statmorph stops short on most galaxies (38 of 60 simulated
 #: stamps flagged 2), and so would this fit (a noiseless bulge and disk needs 49).
 GUESS_ITER, GUESS_TOL = 100 // 6, 1e-4
+DOUBLE_ITER, DOUBLE_TOL = 100, 1e-5
 #: The columns of DOUBLE_PARAMS in the tied model's parameters (DOUBLE_TIED_PARAMS).
 _UNTIE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 5, 6]
-DOUBLE_ITER, DOUBLE_TOL = 100, 1e-5
 
 # The arrays of the current call, per thread (measure may run in several threads at once,
 # e.g. on the workers of a threaded Dask cluster).

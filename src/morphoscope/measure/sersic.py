@@ -1,4 +1,4 @@
-"""Single-Sérsic fits convolved with the PSF, many galaxies at once (batched Levenberg-Marquardt).
+"""Sérsic fits convolved with the PSF, many galaxies at once (batched Levenberg-Marquardt).
 
 The model is statmorph's (astropy ``Sersic2D`` evaluated at pixel centres, convolved with the
 PSF by FFT, ``mode='same'``)::
@@ -18,6 +18,12 @@ and convolved in single precision; the residuals, which decide whether a step is
 where the fit stops, and the final derivatives behind the uncertainties are in double
 precision. Parameter uncertainties are the square roots of the diagonal of
 ``(J^T W J)^-1`` at the solution, scaled by ``sqrt(chi2_dof)`` when that exceeds 1.
+
+The same machinery fits two components sharing one centre (statmorph's ``DoubleSersic2D``,
+``model="double"``; ``"double_tied"`` shares also the ellipticity and angle), holds chosen
+parameters fixed (``SersicProblem(fixed=...)``), and runs on numpy arrays with scipy's FFTs
+(default) or on PyTorch tensors on any device (``device="cuda"``): the algorithm is written
+once against a small set of array operations (``_NumpyOps``, ``_TorchOps``).
 """
 
 from __future__ import annotations
