@@ -131,10 +131,7 @@ def run_nonparametric(
 def run_sersic(fits, psf, n_jobs=1, device=None):
     """Batch-fit the prepared problems; returns a dict of column arrays (image coordinates)."""
     n = len(fits)
-    cols = {f"sersic_{p}": np.full(n, np.nan) for p in PARAMS}
-    cols.update({f"sersic_{p}_err": np.full(n, np.nan) for p in PARAMS})
-    for extra in ("chi2_dof", "aic", "bic"):
-        cols[f"sersic_{extra}"] = np.full(n, np.nan)
+    cols = _nan_columns("sersic", PARAMS, n)
     flag = np.full(n, 4, np.int64)
     msgs: list[list[str]] = [[] for _ in range(n)]
     problems, where, offsets = [], [], []
@@ -168,6 +165,16 @@ def run_sersic(fits, psf, n_jobs=1, device=None):
             elif res["at_bound"][k]:
                 flag[i] = max(flag[i], 1)
     return cols, flag, msgs
+
+
+def _nan_columns(prefix, names, n):
+    """The NaN columns that :func:`_store` fills: ``<prefix>_<name>``, ``<prefix>_<name>_err``,
+    ``<prefix>_chi2_dof``, ``_aic`` and ``_bic`` for ``n`` sources."""
+    cols = {f"{prefix}_{p}": np.full(n, np.nan) for p in names}
+    cols.update({f"{prefix}_{p}_err": np.full(n, np.nan) for p in names})
+    for extra in ("chi2_dof", "aic", "bic"):
+        cols[f"{prefix}_{extra}"] = np.full(n, np.nan)
+    return cols
 
 
 def _store(cols, prefix, names, res, k, i, offset, n_free=None):
@@ -255,10 +262,7 @@ def run_doublesersic(fits, psf, single, values, n_jobs=1, device=None, tied=Fals
     again from a bulge plus a disk (:func:`_bulge_disk_start`); the lower chi^2 is kept.
     """
     n = len(fits)
-    cols = {f"doublesersic_{p}": np.full(n, np.nan) for p in DOUBLE_PARAMS}
-    cols.update({f"doublesersic_{p}_err": np.full(n, np.nan) for p in DOUBLE_PARAMS})
-    for extra in ("chi2_dof", "aic", "bic"):
-        cols[f"doublesersic_{extra}"] = np.full(n, np.nan)
+    cols = _nan_columns("doublesersic", DOUBLE_PARAMS, n)
     flag = np.full(n, 4, np.int64)
     msgs: list[list[str]] = [[] for _ in range(n)]
     inner, outer, starts, where, offsets = [], [], [], [], []

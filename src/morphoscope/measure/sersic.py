@@ -100,8 +100,8 @@ class _NumpyOps:
         return np.errstate(divide="ignore", invalid="ignore", over="ignore")
 
     @staticmethod
-    def asarray(a, dtype=None):
-        return np.asarray(a, dtype)
+    def asarray(a):
+        return np.asarray(a)
 
     @staticmethod
     def to_numpy(a):
@@ -167,9 +167,8 @@ class _TorchOps:
     def flatnonzero(self, a):
         return self.torch.nonzero(a).flatten()
 
-    def asarray(self, a, dtype=None):
-        t = self.torch.as_tensor(np.asarray(a), device=self.device)
-        return t if dtype is None else t.to(dtype)
+    def asarray(self, a):
+        return self.torch.as_tensor(np.asarray(a), device=self.device)
 
     @staticmethod
     def to_numpy(a):
@@ -557,7 +556,7 @@ def _fit_group(pbs, shape, kshape, max_iter, tol, xp=_NUMPY, model="single"):
             out *= free[sel]
         return out
 
-    all_idx = xp.flatnonzero(xp.asarray(np.ones(B, bool)))
+    all_idx = xp.asarray(np.arange(B))
     p = clamp(p)
     r = residuals(p, all_idx).reshape(B, -1)
     chi2 = (r**2).sum(1)
